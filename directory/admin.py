@@ -1,0 +1,344 @@
+"""Django admin for the directory, the event log and admin roles.
+
+Admin forms validate as usual, but saving goes through the services so that admin edits
+write the same events as the API and workflows. Many-to-many widgets (group members, policy
+bindings) emit member events through the signal receivers, attributed to the signed-in admin
+by ``ActorMiddleware``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from guardian.admin import GuardedModelAdmin
+
+from directory import role_services, services
+from directory.models import (
+    AdminRole,
+    Command,
+    CommandRun,
+    Device,
+    DeviceGroup,
+    DirectoryEvent,
+    NotificationChannel,
+    Policy,
+    User,
+    UserGroup,
+)
+
+
+class ServiceAdmin(GuardedModelAdmin):
+    """A model admin whose saves and deletes call the app's services.
+
+    ``create_service(actor=, **fields)``, ``update_service(<instance_arg>=, actor=, **fields)``
+    and ``delete_service(<instance_arg>=, actor=)`` are named per model.
+    """
+
+    instance_arg = ""
+    create_service: Callable[..., Any] | None = None
+    update_service: Callable[..., Any] | None = None
+    delete_service: Callable[..., Any] | None = None
+
+    def _concrete_fields(self, form: forms.ModelForm) -> dict[str, Any]:
+        names = {f.name for f in self.model._meta.concrete_fields}
+        return {k: v for k, v in form.cleaned_data.items() if k in names}
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form: forms.ModelForm, change: bool) -> None:
+        try:
+            if change:
+                changed = {k: v for k, v in self._concrete_fields(form).items() if k in form.changed_data}
+                saved = type(self).update_service(**{self.instance_arg: obj}, actor=request.user, **changed)
+            else:
+                saved = type(self).create_service(actor=request.user, **self._concrete_fields(form))
+        except ValidationError as exc:  # defensive: the form validated the same rules
+            messages.error(request, "; ".join(exc.messages))
+            raise
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        type(self).delete_service(**{self.instance_arg: obj}, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+@admin.register(User)
+class UserAdmin(ServiceAdmin):
+    instance_arg = "user"
+    create_service = services.user_create
+    update_service = services.user_update
+    delete_service = services.user_delete
+    list_display = (
+        "username",
+        "email",
+        "display_name",
+        "state",
+        "department",
+        "employee_type",
+        "account_locked",
+    )
+    list_filter = (
+        "state",
+        "department",
+        "employee_type",
+        "account_locked",
+        "mfa_enrolled",
+        "password_expired",
+    )
+    search_fields = ("username", "email", "first_name", "last_name", "employee_id")
+    autocomplete_fields = ("manager",)
+    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "suspend", "lock", "unlock", "expire_password")
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet, service: Callable[..., Any], verb: str) -> None:
+        done, failed = 0, []
+        for user in queryset:
+            try:
+                service(user=user, actor=request.user)
+                done += 1
+            except ValidationError as exc:
+                failed.append(f"{user}: {'; '.join(exc.messages)}")
+        messages.info(request, f"{verb} {done} user(s).")
+        for failure in failed:
+            messages.error(request, failure)
+
+    @admin.action(description="Activate selected users", permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._bulk(request, queryset, services.user_activate, "Activated")
+
+    @admin.action(description="Suspend selected users", permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._bulk(request, queryset, services.user_suspend, "Suspended")
+
+    @admin.action(description="Lock selected accounts", permissions=["change"])
+    def lock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._bulk(request, queryset, services.user_lock, "Locked")
+
+    @admin.action(description="Unlock selected accounts", permissions=["change"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._bulk(request, queryset, services.user_unlock, "Unlocked")
+
+    @admin.action(description="Expire passwords of selected users", permissions=["change"])
+    def expire_password(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._bulk(request, queryset, services.user_expire_password, "Expired the password of")
+
+
+@admin.register(UserGroup)
+class UserGroupAdmin(ServiceAdmin):
+    instance_arg = "group"
+    create_service = services.group_create
+    update_service = services.group_update
+    delete_service = services.group_delete
+    list_display = ("name", "description", "member_count")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+
+    @admin.display(description="Members")
+    def member_count(self, obj: UserGroup) -> int:
+        return obj.members.count()
+
+
+@admin.register(Device)
+class DeviceAdmin(ServiceAdmin):
+    instance_arg = "device"
+    create_service = services.device_create
+    update_service = services.device_update
+    delete_service = services.device_delete
+    list_display = (
+        "hostname",
+        "os_family",
+        "os_version",
+        "owner",
+        "disk_encrypted",
+        "firewall_enabled",
+        "active",
+    )
+    list_filter = ("os_family", "disk_encrypted", "firewall_enabled", "active", "locked")
+    search_fields = ("hostname", "display_name", "serial_number")
+    autocomplete_fields = ("owner",)
+
+
+@admin.register(DeviceGroup)
+class DeviceGroupAdmin(ServiceAdmin):
+    instance_arg = "device_group"
+    create_service = services.device_group_create
+    update_service = services.device_group_update
+    delete_service = services.device_group_delete
+    list_display = ("name", "description")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+
+
+@admin.register(Policy)
+class PolicyAdmin(ServiceAdmin):
+    instance_arg = "policy"
+    create_service = services.policy_create
+    update_service = services.policy_update
+    delete_service = services.policy_delete
+    list_display = ("name", "type")
+    list_filter = ("type",)
+    search_fields = ("name",)
+    filter_horizontal = ("devices", "device_groups")
+
+
+@admin.register(Command)
+class CommandAdmin(ServiceAdmin):
+    instance_arg = "command"
+    create_service = services.command_create
+    update_service = services.command_update
+    delete_service = services.command_delete
+    list_display = ("name", "shell", "timeout_seconds")
+    search_fields = ("name",)
+
+
+@admin.register(CommandRun)
+class CommandRunAdmin(admin.ModelAdmin):
+    """Command runs are written by runs and agents, so the admin shows them read-only."""
+
+    list_display = ("command", "device", "status", "exit_code", "requested_by", "requested_at", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("command__name", "device__hostname")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class NotificationChannelForm(forms.ModelForm):
+    """Secrets are write-only: the inputs never render the stored value; blank keeps it."""
+
+    webhook_url = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted and never shown again. Leave blank to keep the current value.",
+    )
+    signing_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional. Stored encrypted and never shown again. Leave blank to keep the current value.",
+    )
+
+    class Meta:
+        model = NotificationChannel
+        fields = ("name", "kind", "description", "recipients", "webhook_url", "signing_key", "enabled")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for secret in ("webhook_url", "signing_key"):
+            if not cleaned.get(secret) and self.instance.pk:
+                # Keep the stored value; mark unchanged so the update service leaves it alone.
+                cleaned[secret] = getattr(self.instance, secret)
+                if secret in self.changed_data:
+                    self.changed_data.remove(secret)
+        return cleaned
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(ServiceAdmin):
+    form = NotificationChannelForm
+    instance_arg = "channel"
+    create_service = services.channel_create
+    update_service = services.channel_update
+    delete_service = services.channel_delete
+    list_display = ("name", "kind", "enabled", "has_webhook_url", "has_signing_key")
+    list_filter = ("kind", "enabled")
+
+    @admin.display(boolean=True, description="Webhook URL set")
+    def has_webhook_url(self, obj: NotificationChannel) -> bool:
+        return obj.has_webhook_url
+
+    @admin.display(boolean=True, description="Signing key set")
+    def has_signing_key(self, obj: NotificationChannel) -> bool:
+        return obj.has_signing_key
+
+
+@admin.register(DirectoryEvent)
+class DirectoryEventAdmin(admin.ModelAdmin):
+    """The event log (Directory Insights): read-only, filterable by type, resource, actor and date."""
+
+    list_display = (
+        "occurred_at",
+        "type",
+        "resource_type",
+        "resource_name",
+        "related_name",
+        "actor_type",
+        "actor_name",
+        "depth",
+        "dispatched_at",
+    )
+    list_filter = ("type", "resource_type", "actor_type", "occurred_at")
+    search_fields = ("resource_name", "resource_id", "related_name", "actor_name", "actor_id")
+    date_hierarchy = "occurred_at"
+    readonly_fields = [f.name for f in DirectoryEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AdminRoleForm(forms.ModelForm):
+    """Create a custom role from a built-in one; edit its model permissions."""
+
+    name = forms.CharField(max_length=150)
+
+    class Meta:
+        model = AdminRole
+        fields = ("name", "description", "based_on")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["based_on"].queryset = AdminRole.objects.filter(is_builtin=True)
+        if self.instance.pk:
+            self.fields["name"].initial = self.instance.group.name
+
+
+@admin.register(AdminRole)
+class AdminRoleAdmin(admin.ModelAdmin):
+    """Built-in roles are read-only; custom roles start from a built-in role's permissions."""
+
+    form = AdminRoleForm
+    list_display = ("name", "key", "is_builtin", "based_on", "description")
+    list_filter = ("is_builtin",)
+    readonly_fields = ("key", "is_builtin", "principal")
+
+    def has_change_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: AdminRole, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            obj.group.name = form.cleaned_data["name"]
+            obj.group.save(update_fields=["name"])
+            obj.save()
+            return
+        role = role_services.role_create(
+            name=form.cleaned_data["name"],
+            based_on=form.cleaned_data.get("based_on"),
+            description=form.cleaned_data.get("description", ""),
+            actor=request.user,
+        )
+        obj.__dict__.update({k: v for k, v in role.__dict__.items() if k != "_state"})
+        obj._state.adding = False

@@ -1,0 +1,77 @@
+"""Writing directory events.
+
+Every event goes through ``record_events`` so that actor, causing execution and depth are
+filled the same way everywhere, and so that listeners (workflow dispatch) hear about new
+events once the transaction that wrote them commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import django.dispatch
+from django.db import models, transaction
+from django.utils import timezone
+
+from directory.actors import current_actor
+from directory.event_types import get_event_type
+from directory.models import DirectoryEvent
+
+# Sent after the transaction that wrote events commits, with ``event_ids``.
+events_committed = django.dispatch.Signal()
+
+
+@dataclass
+class PendingEvent:
+    """An event about to be written: its type, what it is about, and what changed."""
+
+    type: str
+    resource_type: str
+    resource: models.Model | None = None
+    resource_id: Any = None
+    resource_name: str = ""
+    related_type: str = ""
+    related: models.Model | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+
+def _name_of(obj: models.Model | None) -> str:
+    return str(obj)[:255] if obj is not None else ""
+
+
+def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
+    """Write events in the current transaction, attributed to the current actor."""
+    actor = current_actor()
+    now = timezone.now()
+    rows = []
+    for item in pending:
+        get_event_type(item.type)  # an unregistered type is a programming error
+        resource_id = item.resource_id if item.resource_id is not None else getattr(item.resource, "pk", "")
+        rows.append(
+            DirectoryEvent(
+                type=item.type,
+                occurred_at=now,
+                actor_type=actor.type,
+                actor_id=actor.id,
+                actor_name=actor.name[:255],
+                resource_type=item.resource_type,
+                resource_id=str(resource_id),
+                resource_name=item.resource_name or _name_of(item.resource),
+                related_type=item.related_type,
+                related_id=str(item.related.pk) if item.related is not None else "",
+                related_name=_name_of(item.related),
+                changes=item.changes,
+                snapshot=item.snapshot,
+                caused_by_execution_id=actor.execution_id,
+                depth=actor.depth,
+            )
+        )
+    if not rows:
+        return []
+    events = DirectoryEvent.objects.bulk_create(rows)
+    ids = [e.pk for e in events]  # SQLite ≥ 3.35 and PostgreSQL return ids from bulk_create
+    transaction.on_commit(lambda: events_committed.send(sender=DirectoryEvent, event_ids=ids))
+    return events

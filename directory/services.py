@@ -1,0 +1,525 @@
+"""Every write to the directory.
+
+Services are the only code that changes directory state. Each takes keyword-only arguments
+and an ``actor=`` (an admin account, an ``Actor``, or ``None`` for the system), runs in one
+transaction, validates with the model's own rules, and returns the object. The events a
+change means are written by the signal receivers inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from directory.actors import ActorLike, acting_as
+from directory.choices import CommandRunStatus, UserState
+from directory.event_log import PendingEvent, record_events
+from directory.models import (
+    Command,
+    CommandRun,
+    Device,
+    DeviceGroup,
+    NotificationChannel,
+    Policy,
+    User,
+    UserGroup,
+)
+from directory.snapshots import snapshot
+
+__all__ = [
+    "channel_create",
+    "channel_delete",
+    "channel_update",
+    "command_create",
+    "command_delete",
+    "command_run_finish",
+    "command_run_request",
+    "command_update",
+    "device_create",
+    "device_delete",
+    "device_group_add_member",
+    "device_group_create",
+    "device_group_delete",
+    "device_group_remove_member",
+    "device_group_update",
+    "device_lock",
+    "device_update",
+    "group_add_member",
+    "group_create",
+    "group_delete",
+    "group_remove_member",
+    "group_update",
+    "policy_bind",
+    "policy_create",
+    "policy_delete",
+    "policy_unbind",
+    "policy_update",
+    "user_activate",
+    "user_create",
+    "user_delete",
+    "user_expire_password",
+    "user_lock",
+    "user_suspend",
+    "user_unlock",
+    "user_update",
+    "users_import",
+]
+
+# Which states a user may move to from each state.
+USER_TRANSITIONS: dict[str, set[str]] = {
+    UserState.STAGED: {UserState.ACTIVE, UserState.SUSPENDED},
+    UserState.ACTIVE: {UserState.SUSPENDED},
+    UserState.SUSPENDED: {UserState.ACTIVE},
+}
+
+_READ_ONLY_FIELDS = {"id", "pk", "created_at", "updated_at"}
+
+
+def _assign(instance: models.Model, fields: Mapping[str, Any], *, allowed: Iterable[str] | None = None) -> None:
+    """Set fields by name, refusing unknown or read-only ones with a field-level error."""
+    editable = {f.name for f in type(instance)._meta.concrete_fields} - _READ_ONLY_FIELDS
+    if allowed is not None:
+        editable &= set(allowed)
+    unknown = sorted(set(fields) - editable)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set here." for name in unknown})
+    for name, value in fields.items():
+        field = type(instance)._meta.get_field(name)
+        if isinstance(field, models.ForeignKey) and value is not None and not isinstance(value, models.Model):
+            setattr(instance, field.attname, value)
+        else:
+            setattr(instance, name, value)
+
+
+def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Model:
+    instance.full_clean(validate_unique=not exclude_unique)
+    instance.save()
+    return instance
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_create(*, actor: ActorLike, **fields: Any) -> User:
+    """Add a person to the directory (staged unless a state is given)."""
+    with acting_as(actor):
+        user = User()
+        _assign(user, fields)
+        return _save(user)
+
+
+def _check_transition(user: User, new_state: str) -> None:
+    if new_state == user.state:
+        return
+    if new_state not in USER_TRANSITIONS.get(user.state, set()):
+        raise ValidationError({"state": f"A {user.state} user cannot become {new_state}."})
+
+
+@transaction.atomic
+def user_update(*, user: User, actor: ActorLike, **fields: Any) -> User:
+    """Change a user's attributes; ``attributes`` (custom) is merged key by key, None deletes a key."""
+    with acting_as(actor):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if "state" in fields:
+            _check_transition(user, fields["state"])
+        if "attributes" in fields:
+            merged = dict(user.attributes)
+            for key, value in (fields.pop("attributes") or {}).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            user.attributes = merged
+        _assign(user, fields)
+        return _save(user)
+
+
+def _set_state(user: User, state: str, actor: ActorLike) -> User:
+    with acting_as(actor):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.state == state:
+            return user
+        _check_transition(user, state)
+        user.state = state
+        user.save()
+        return user
+
+
+@transaction.atomic
+def user_activate(*, user: User, actor: ActorLike) -> User:
+    """Make a staged or suspended user active; an active user is left as is."""
+    return _set_state(user, UserState.ACTIVE, actor)
+
+
+@transaction.atomic
+def user_suspend(*, user: User, actor: ActorLike) -> User:
+    """Suspend a user; a suspended user is left as is."""
+    return _set_state(user, UserState.SUSPENDED, actor)
+
+
+def _set_flag(user: User, field: str, value: bool, actor: ActorLike) -> User:
+    with acting_as(actor):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if getattr(user, field) != value:
+            setattr(user, field, value)
+            user.save()
+        return user
+
+
+@transaction.atomic
+def user_lock(*, user: User, actor: ActorLike) -> User:
+    """Lock the user's account (sign-in refused until unlocked)."""
+    return _set_flag(user, "account_locked", True, actor)
+
+
+@transaction.atomic
+def user_unlock(*, user: User, actor: ActorLike) -> User:
+    """Unlock the user's account."""
+    return _set_flag(user, "account_locked", False, actor)
+
+
+@transaction.atomic
+def user_expire_password(*, user: User, actor: ActorLike) -> User:
+    """Mark the user's password expired so they must change it at next sign-in."""
+    return _set_flag(user, "password_expired", True, actor)
+
+
+@transaction.atomic
+def user_delete(*, user: User, actor: ActorLike) -> None:
+    """Delete a user; the ``user.deleted`` event keeps a snapshot."""
+    with acting_as(actor):
+        User.objects.get(pk=user.pk).delete()
+
+
+@transaction.atomic
+def users_import(*, rows: Iterable[Mapping[str, Any]], actor: ActorLike, batch_size: int = 500) -> list[User]:
+    """Create many users at once (an HR import), writing one ``user.created`` event per user.
+
+    Rows are validated one by one (the first invalid row aborts the whole import with its index),
+    then inserted with ``bulk_create`` and their events in batches, because thousands of
+    single-row saves are the slow path.
+    """
+    with acting_as(actor):
+        users: list[User] = []
+        for index, row in enumerate(rows):
+            user = User()
+            try:
+                _assign(user, row)
+                user.full_clean(validate_unique=False)
+            except ValidationError as exc:
+                raise ValidationError({f"rows[{index}]": exc.messages}) from exc
+            users.append(user)
+        created = User.objects.bulk_create(users, batch_size=batch_size)
+        record_events(PendingEvent("user.created", "user", u, snapshot=snapshot(u)) for u in created)
+        return created
+
+
+# --- user groups -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def group_create(*, actor: ActorLike, name: str, description: str = "", **fields: Any) -> UserGroup:
+    """Create a user group."""
+    with acting_as(actor):
+        group = UserGroup(name=name, description=description)
+        _assign(group, fields)
+        return _save(group)
+
+
+@transaction.atomic
+def group_update(*, group: UserGroup, actor: ActorLike, **fields: Any) -> UserGroup:
+    """Rename or describe a user group."""
+    with acting_as(actor):
+        group = UserGroup.objects.select_for_update().get(pk=group.pk)
+        _assign(group, fields)
+        return _save(group)
+
+
+@transaction.atomic
+def group_delete(*, group: UserGroup, actor: ActorLike) -> None:
+    """Delete a user group (its members stay in the directory)."""
+    with acting_as(actor):
+        UserGroup.objects.get(pk=group.pk).delete()
+
+
+@transaction.atomic
+def group_add_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
+    """Add a user to a group; returns False (and writes no event) if already a member."""
+    with acting_as(actor):
+        if group.members.filter(pk=user.pk).exists():
+            return False
+        group.members.add(user)
+        return True
+
+
+@transaction.atomic
+def group_remove_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
+    """Remove a user from a group; returns False (and writes no event) if not a member."""
+    with acting_as(actor):
+        if not group.members.filter(pk=user.pk).exists():
+            return False
+        group.members.remove(user)
+        return True
+
+
+# --- devices and device groups ---------------------------------------------------------------
+
+
+@transaction.atomic
+def device_create(*, actor: ActorLike, **fields: Any) -> Device:
+    """Enroll a device."""
+    with acting_as(actor):
+        device = Device()
+        _assign(device, fields)
+        return _save(device)
+
+
+@transaction.atomic
+def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
+    """Change a device's attributes; ``attributes`` is merged as for users."""
+    with acting_as(actor):
+        device = Device.objects.select_for_update().get(pk=device.pk)
+        if "attributes" in fields:
+            merged = dict(device.attributes)
+            for key, value in (fields.pop("attributes") or {}).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            device.attributes = merged
+        _assign(device, fields)
+        return _save(device)
+
+
+@transaction.atomic
+def device_lock(*, device: Device, actor: ActorLike) -> Device:
+    """Lock a device (the agent locks the screen and requires the owner's password)."""
+    return device_update(device=device, actor=actor, locked=True)
+
+
+@transaction.atomic
+def device_delete(*, device: Device, actor: ActorLike) -> None:
+    """Remove a device from management."""
+    with acting_as(actor):
+        Device.objects.get(pk=device.pk).delete()
+
+
+@transaction.atomic
+def device_group_create(*, actor: ActorLike, name: str, description: str = "") -> DeviceGroup:
+    """Create a device group."""
+    with acting_as(actor):
+        return _save(DeviceGroup(name=name, description=description))
+
+
+@transaction.atomic
+def device_group_update(*, device_group: DeviceGroup, actor: ActorLike, **fields: Any) -> DeviceGroup:
+    """Rename or describe a device group."""
+    with acting_as(actor):
+        device_group = DeviceGroup.objects.select_for_update().get(pk=device_group.pk)
+        _assign(device_group, fields)
+        return _save(device_group)
+
+
+@transaction.atomic
+def device_group_delete(*, device_group: DeviceGroup, actor: ActorLike) -> None:
+    """Delete a device group."""
+    with acting_as(actor):
+        DeviceGroup.objects.get(pk=device_group.pk).delete()
+
+
+@transaction.atomic
+def device_group_add_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
+    """Add a device to a device group; False if it already was a member."""
+    with acting_as(actor):
+        if device_group.members.filter(pk=device.pk).exists():
+            return False
+        device_group.members.add(device)
+        return True
+
+
+@transaction.atomic
+def device_group_remove_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
+    """Remove a device from a device group; False if it was not a member."""
+    with acting_as(actor):
+        if not device_group.members.filter(pk=device.pk).exists():
+            return False
+        device_group.members.remove(device)
+        return True
+
+
+# --- policies --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def policy_create(*, actor: ActorLike, **fields: Any) -> Policy:
+    """Create a policy (unbound)."""
+    with acting_as(actor):
+        policy = Policy()
+        _assign(policy, fields)
+        return _save(policy)
+
+
+@transaction.atomic
+def policy_update(*, policy: Policy, actor: ActorLike, **fields: Any) -> Policy:
+    """Change a policy's name, description or settings."""
+    with acting_as(actor):
+        policy = Policy.objects.select_for_update().get(pk=policy.pk)
+        _assign(policy, fields)
+        return _save(policy)
+
+
+@transaction.atomic
+def policy_delete(*, policy: Policy, actor: ActorLike) -> None:
+    """Delete a policy and its bindings."""
+    with acting_as(actor):
+        Policy.objects.get(pk=policy.pk).delete()
+
+
+def _binding_manager(policy: Policy, device: Device | None, device_group: DeviceGroup | None) -> tuple[Any, Any]:
+    if (device is None) == (device_group is None):
+        raise ValidationError("Bind a policy to exactly one device or one device group.")
+    return (policy.devices, device) if device is not None else (policy.device_groups, device_group)
+
+
+@transaction.atomic
+def policy_bind(
+    *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
+) -> bool:
+    """Bind a policy to a device or a device group; False if it already was bound."""
+    manager, target = _binding_manager(policy, device, device_group)
+    with acting_as(actor):
+        if manager.filter(pk=target.pk).exists():
+            return False
+        manager.add(target)
+        return True
+
+
+@transaction.atomic
+def policy_unbind(
+    *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
+) -> bool:
+    """Unbind a policy from a device or a device group; False if it was not bound."""
+    manager, target = _binding_manager(policy, device, device_group)
+    with acting_as(actor):
+        if not manager.filter(pk=target.pk).exists():
+            return False
+        manager.remove(target)
+        return True
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def command_create(*, actor: ActorLike, **fields: Any) -> Command:
+    """Create a command."""
+    with acting_as(actor):
+        command = Command()
+        _assign(command, fields)
+        return _save(command)
+
+
+@transaction.atomic
+def command_update(*, command: Command, actor: ActorLike, **fields: Any) -> Command:
+    """Change a command's script, shell or timeout."""
+    with acting_as(actor):
+        command = Command.objects.select_for_update().get(pk=command.pk)
+        _assign(command, fields)
+        return _save(command)
+
+
+@transaction.atomic
+def command_delete(*, command: Command, actor: ActorLike) -> None:
+    """Delete a command and its run history."""
+    with acting_as(actor):
+        Command.objects.get(pk=command.pk).delete()
+
+
+@transaction.atomic
+def command_run_request(*, command: Command, device: Device, actor: ActorLike) -> CommandRun:
+    """Queue a command for a device; the device's agent picks it up and reports back."""
+    with acting_as(actor) as who:
+        if not device.active:
+            raise ValidationError({"device": f"Device {device.hostname} is not active."})
+        return CommandRun.objects.create(command=command, device=device, requested_by=f"{who.type}:{who.name}")
+
+
+@transaction.atomic
+def command_run_finish(
+    *, run: CommandRun, actor: ActorLike, exit_code: int | None, output: str = "", status: str | None = None
+) -> CommandRun:
+    """Record a command run's result as reported by the agent; writes ``command.finished``."""
+    with acting_as(actor):
+        run = CommandRun.objects.select_for_update().select_related("command", "device").get(pk=run.pk)
+        if run.status in CommandRunStatus.finished():
+            raise ValidationError({"status": "This command run has already finished."})
+        if status is None:
+            status = CommandRunStatus.SUCCEEDED if exit_code == 0 else CommandRunStatus.FAILED
+        if status not in CommandRunStatus.finished():
+            raise ValidationError({"status": f"{status} is not a finished status."})
+        now = timezone.now()
+        run.status = status
+        run.exit_code = exit_code
+        run.output = output
+        run.started_at = run.started_at or now
+        run.finished_at = now
+        run.save()
+        return run
+
+
+# --- notification channels -------------------------------------------------------------------
+
+
+@transaction.atomic
+def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
+    """Create a notification channel; secrets are encrypted on save."""
+    with acting_as(actor):
+        channel = NotificationChannel()
+        _assign(channel, fields)
+        _validate_channel(channel)
+        return _save(channel)
+
+
+@transaction.atomic
+def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: Any) -> NotificationChannel:
+    """Change a channel; a secret passed as ``None`` or left out keeps its stored value."""
+    with acting_as(actor):
+        channel = NotificationChannel.objects.select_for_update().get(pk=channel.pk)
+        for secret in ("webhook_url", "signing_key"):
+            if fields.get(secret, "") is None:
+                fields.pop(secret)
+        _assign(channel, fields)
+        _validate_channel(channel)
+        return _save(channel)
+
+
+@transaction.atomic
+def channel_delete(*, channel: NotificationChannel, actor: ActorLike) -> None:
+    """Delete a notification channel."""
+    with acting_as(actor):
+        NotificationChannel.objects.get(pk=channel.pk).delete()
+
+
+def _validate_channel(channel: NotificationChannel) -> None:
+    from django.core.validators import URLValidator, validate_email
+
+    if channel.kind == "email":
+        if not isinstance(channel.recipients, list) or not channel.recipients:
+            raise ValidationError({"recipients": "An email channel needs at least one address."})
+        for address in channel.recipients:
+            try:
+                validate_email(address)
+            except ValidationError as exc:
+                raise ValidationError({"recipients": f"{address!r} is not a valid email address."}) from exc
+    else:
+        if not channel.webhook_url:
+            raise ValidationError({"webhook_url": "This channel needs a webhook URL."})
+        try:
+            URLValidator(schemes=["https", "http"])(channel.webhook_url)
+        except ValidationError as exc:
+            raise ValidationError({"webhook_url": "Enter a valid http(s) URL."}) from exc

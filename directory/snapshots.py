@@ -1,0 +1,65 @@
+"""Plain-data pictures of directory objects.
+
+Events store these so the log outlives the objects, and the workflow engine exposes them to
+expressions; both need JSON-safe values and the same field names as the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+
+# Fields that never go into a snapshot or a change list: bookkeeping, or secrets.
+EXCLUDED_FIELDS = {"created_at", "updated_at", "webhook_url", "signing_key"}
+
+
+def json_value(value: Any) -> Any:
+    """Convert a model field value to a JSON-safe value."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def tracked_fields(model: type[models.Model]) -> list[models.Field]:
+    """The concrete, non-relational-collection fields whose changes are recorded."""
+    return [f for f in model._meta.concrete_fields if f.name not in EXCLUDED_FIELDS and not f.primary_key]
+
+
+def field_values(instance: models.Model) -> dict[str, Any]:
+    """Current values of the tracked fields, keyed by field name (foreign keys by id).
+
+    Deferred fields are left out rather than loaded, so reading ``.only(...)`` querysets
+    costs no extra queries.
+    """
+    deferred = instance.get_deferred_fields()
+    return {
+        f.name: json_value(getattr(instance, f.attname))
+        for f in tracked_fields(type(instance))
+        if f.attname not in deferred
+    }
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """The object as plain data: its id plus tracked fields."""
+    data = {"id": instance.pk}
+    data.update(field_values(instance))
+    extra = _EXTRAS.get(type(instance)._meta.label)
+    if extra is not None:
+        data.update(extra(instance))
+    return data
+
+
+def _channel_extra(instance: Any) -> dict[str, Any]:
+    return {"has_webhook_url": bool(instance.webhook_url), "has_signing_key": bool(instance.signing_key)}
+
+
+_EXTRAS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "directory.NotificationChannel": _channel_extra,
+}

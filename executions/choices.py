@@ -1,0 +1,34 @@
+"""Choices for executions and step runs."""
+
+from django.db import models
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def finished(cls) -> set[str]:
+        return {cls.SUCCEEDED, cls.FAILED, cls.CANCELLED}
+
+
+class TriggerKind(models.TextChoices):
+    MANUAL = "manual", "Manual (UI or shell)"
+    API = "api", "API"
+    EVENT = "event", "Directory event"
+    SCHEDULE = "schedule", "Schedule"
+
+
+class StepStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SkipReason(models.TextChoices):
+    GUARD_FALSE = "guard_false", "Guard (if) was false"
+    BRANCH_NOT_TAKEN = "branch_not_taken", "Branch not taken"
+    CANCELLED = "cancelled", "Execution cancelled"

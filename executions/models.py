@@ -1,0 +1,111 @@
+"""Executions of workflows and the record of each step they ran."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from executions.choices import ExecutionStatus, StepStatus, TriggerKind
+
+
+class Execution(models.Model):
+    """One run of a workflow version.
+
+    Unique per (workflow, event), (workflow, schedule slot) and (workflow, idempotency key), so
+    a repeated dispatch, a slot fired twice or a retried API call never runs twice. A worker
+    claims a queued execution with a conditional update and keeps ``heartbeat_at`` fresh; the
+    sweeper re-queues running executions whose heartbeat went stale.
+    """
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="executions")
+    version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions")
+    trigger_kind = models.CharField(max_length=16, choices=TriggerKind.choices)
+    event = models.ForeignKey(
+        "directory.DirectoryEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="executions",
+    )
+    slot_at = models.DateTimeField(null=True, blank=True, help_text="Schedule slot this execution fills")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED, db_index=True
+    )
+    error = models.TextField(blank=True)
+    depth = models.PositiveIntegerField(default=0, help_text="Trigger depth: 0 unless started by a workflow's change")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancel_requested = models.BooleanField(default=False)
+    run_count = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it")
+    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        permissions = [("cancel_execution", "Can cancel executions")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "event"],
+                condition=Q(event__isnull=False),
+                name="execution_once_per_event",
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "slot_at"],
+                condition=Q(slot_at__isnull=False),
+                name="execution_once_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="execution_once_per_idempotency_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx")]
+
+    def __str__(self) -> str:
+        return f"Execution {self.pk} of {self.workflow_id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class StepRun(models.Model):
+    """The record of one task run (or skipped) in an execution.
+
+    ``key`` identifies the task instance: its path plus loop indexes, so a resumed execution
+    knows which steps already committed and does not run them again.
+    """
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    sequence = models.PositiveIntegerField(help_text="Run order within the execution")
+    key = models.CharField(max_length=500)
+    path = models.CharField(max_length=500)
+    name = models.CharField(max_length=200)
+    task_type = models.CharField(max_length=16)
+    action = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=StepStatus.choices)
+    skip_reason = models.CharField(max_length=32, blank=True)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    output_truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    loop_index = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["execution", "key"], name="step_run_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.status})"

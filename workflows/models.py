@@ -1,0 +1,68 @@
+"""Workflows and their immutable versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from workflows.choices import WorkflowType
+
+
+class Workflow(models.Model):
+    """An automation an admin built: a trigger, conditions and actions, run as a role.
+
+    The definition lives in ``WorkflowVersion`` rows; ``current_version`` is the one new
+    executions run. ``trigger_event`` copies the event type of an event workflow so dispatch
+    finds matching workflows with one indexed query.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=16, choices=WorkflowType.choices)
+    enabled = models.BooleanField(default=True, db_index=True)
+    run_as = models.ForeignKey("directory.AdminRole", on_delete=models.PROTECT, related_name="workflows")
+    current_version = models.ForeignKey(
+        "WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger_event = models.CharField(max_length=64, blank=True, db_index=True)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("run_workflow", "Can run workflows")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return self.current_version.definition if self.current_version_id else {}
+
+
+class WorkflowVersion(models.Model):
+    """One saved definition of a workflow. Never changed once written; executions pin it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workflow", "-number"]
+        constraints = [models.UniqueConstraint(fields=["workflow", "number"], name="workflow_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} v{self.number}"
