@@ -1,0 +1,64 @@
+"""Finding the directory object a param names, by id or natural key.
+
+Params that name a directory object accept its id (a number, or digits as text) or its
+natural key: a user's username or email, a group's/policy's/command's/channel's name, a
+device's hostname. A value that matches nothing is a non-retryable step error naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from directory.models import Command, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
+from workflows.actions.base import ActionError
+
+# param kind -> (model, natural-key fields, noun for messages)
+_KINDS: dict[str, tuple[type[models.Model], tuple[str, ...], str]] = {
+    "user": (User, ("username", "email"), "user"),
+    "group": (UserGroup, ("name",), "user group"),
+    "device": (Device, ("hostname",), "device"),
+    "device_group": (DeviceGroup, ("name",), "device group"),
+    "policy": (Policy, ("name",), "policy"),
+    "command": (Command, ("name",), "command"),
+    "channel": (NotificationChannel, ("name",), "notification channel"),
+}
+
+# The JSON Schema of a param that names a directory object.
+REFERENCE_SCHEMA: dict[str, Any] = {
+    "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}],
+}
+
+
+def reference_schema(kind: str) -> dict[str, Any]:
+    """Schema for a param naming a ``kind`` object, with a description for the builder."""
+    _, keys, noun = _KINDS[kind]
+    return {**REFERENCE_SCHEMA, "description": f"The {noun}: its id or {' or '.join(keys)}", "x-keyflow-ref": kind}
+
+
+def resolve(kind: str, value: Any) -> models.Model:
+    """Return the object ``value`` names, or raise ``ActionError``."""
+    model, keys, noun = _KINDS[kind]
+    if isinstance(value, dict) and "id" in value:  # a whole object from an expression
+        value = value["id"]
+    if isinstance(value, model):
+        return value
+    query = Q()
+    if isinstance(value, int) and not isinstance(value, bool):
+        query = Q(pk=value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        for key in keys:
+            query |= Q(**{f"{key}__iexact": text})
+        if text.isdigit():
+            query |= Q(pk=int(text))
+    else:
+        raise ActionError(f"{value!r} does not name a {noun}")
+    matches = list(model.objects.filter(query)[:2])
+    if not matches:
+        raise ActionError(f"No {noun} matches {value!r}")
+    if len(matches) > 1:
+        raise ActionError(f"{value!r} matches more than one {noun}; use its id")
+    return matches[0]
