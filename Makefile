@@ -10,7 +10,9 @@ PORT   ?= 8000
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keyflow needs Python 3.11+")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# pip, not python: a venv whose creation failed (Debian/Ubuntu without python3-venv)
+	@# still has bin/python, and would otherwise never be re-created.
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
@@ -20,6 +21,8 @@ from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
 from directory import role_services, services
+from directory.choices import ActorType, ResourceType
+from directory.event_types import EVENT_TYPES
 from directory.models import (
     AdminRole,
     Command,
@@ -34,6 +37,15 @@ from directory.models import (
 )
 
 
+def _adopt(obj: models.Model, saved: models.Model) -> None:
+    """Make the admin's form instance the object the service saved, including its database
+    state: ``save_related`` then writes many-to-many rows (group members on the add form) to it,
+    and Django refuses to relate an instance whose ``_state.db`` is still unset."""
+    obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
 class ServiceAdmin(GuardedModelAdmin):
     """A model admin whose saves and deletes call the app's services.
 
@@ -45,6 +57,8 @@ class ServiceAdmin(GuardedModelAdmin):
     create_service: Callable[..., Any] | None = None
     update_service: Callable[..., Any] | None = None
     delete_service: Callable[..., Any] | None = None
+    # The update service patches ``attributes`` key by key; the form holds the whole object.
+    patches_attributes = False
 
     def _concrete_fields(self, form: forms.ModelForm) -> dict[str, Any]:
         names = {f.name for f in self.model._meta.concrete_fields}
@@ -54,14 +68,15 @@ class ServiceAdmin(GuardedModelAdmin):
         try:
             if change:
                 changed = {k: v for k, v in self._concrete_fields(form).items() if k in form.changed_data}
+                if self.patches_attributes and "attributes" in changed:
+                    changed["attributes"] = _attributes_patch(form.initial.get("attributes"), changed["attributes"])
                 saved = type(self).update_service(**{self.instance_arg: obj}, actor=request.user, **changed)
             else:
                 saved = type(self).create_service(actor=request.user, **self._concrete_fields(form))
         except ValidationError as exc:  # defensive: the form validated the same rules
             messages.error(request, "; ".join(exc.messages))
             raise
-        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
-        obj._state.adding = False
+        _adopt(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         type(self).delete_service(**{self.instance_arg: obj}, actor=request.user)
@@ -71,12 +86,63 @@ class ServiceAdmin(GuardedModelAdmin):
             self.delete_model(request, obj)
 
 
+def _attributes_patch(stored: Any, edited: Any) -> dict[str, Any]:
+    """Turn the form's whole attributes object into the service's patch: keys the admin
+    removed become ``None`` (delete), the rest are set."""
+    stored = stored if isinstance(stored, dict) else {}
+    edited = edited if isinstance(edited, dict) else {}
+    return {**{key: None for key in stored if key not in edited}, **edited}
+
+
+class UserAdminForm(forms.ModelForm):
+    """Checks the service's own rules (state transitions, self-management) so that breaking
+    them shows a form error instead of failing the save."""
+
+    class Meta:
+        model = User
+        fields = (
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "state",
+            "department",
+            "job_title",
+            "employee_type",
+            "location",
+            "manager",
+            "employee_id",
+            "hire_date",
+            "termination_date",
+            "mfa_enrolled",
+            "account_locked",
+            "password_expired",
+            "last_login_at",
+            "attributes",
+        )
+
+    def clean_state(self) -> str:
+        state = self.cleaned_data["state"]
+        current = self.instance.state if self.instance.pk else None
+        if current and state != current and state not in services.USER_TRANSITIONS.get(current, set()):
+            raise ValidationError(f"A user who is {current} cannot become {state}.")
+        return state
+
+    def clean_manager(self) -> User | None:
+        manager = self.cleaned_data.get("manager")
+        if manager is not None and self.instance.pk and manager.pk == self.instance.pk:
+            raise ValidationError("A user cannot be their own manager.")
+        return manager
+
+
 @admin.register(User)
 class UserAdmin(ServiceAdmin):
+    form = UserAdminForm
     instance_arg = "user"
     create_service = services.user_create
     update_service = services.user_update
     delete_service = services.user_delete
+    patches_attributes = True
     list_display = (
         "username",
         "email",
@@ -99,6 +165,17 @@ class UserAdmin(ServiceAdmin):
     readonly_fields = ("created_at", "updated_at")
     actions = ("activate", "suspend", "lock", "unlock", "expire_password")
 
+    def has_change_state_permission(self, request: HttpRequest) -> bool:
+        """Activating and suspending is its own permission (Help Desk may edit, not suspend)."""
+        return request.user.has_perm("directory.change_user_state")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if not self.has_change_state_permission(request):
+            # Without the state permission the state field would be a back door to suspending.
+            readonly += ("state",)
+        return readonly
+
     def _bulk(self, request: HttpRequest, queryset: QuerySet, service: Callable[..., Any], verb: str) -> None:
         done, failed = 0, []
         for user in queryset:
@@ -111,11 +188,11 @@ class UserAdmin(ServiceAdmin):
         for failure in failed:
             messages.error(request, failure)
 
-    @admin.action(description="Activate selected users", permissions=["change"])
+    @admin.action(description="Activate selected users", permissions=["change_state"])
     def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._bulk(request, queryset, services.user_activate, "Activated")
 
-    @admin.action(description="Suspend selected users", permissions=["change"])
+    @admin.action(description="Suspend selected users", permissions=["change_state"])
     def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._bulk(request, queryset, services.user_suspend, "Suspended")
 
@@ -153,6 +230,7 @@ class DeviceAdmin(ServiceAdmin):
     create_service = services.device_create
     update_service = services.device_update
     delete_service = services.device_delete
+    patches_attributes = True
     list_display = (
         "hostname",
         "os_family",
@@ -241,6 +319,18 @@ class NotificationChannelForm(forms.ModelForm):
                 cleaned[secret] = getattr(self.instance, secret)
                 if secret in self.changed_data:
                     self.changed_data.remove(secret)
+        # The service's channel rules, shown on the form rather than failing the save (they
+        # depend on the kind, so only once the kind itself is valid).
+        if "kind" in cleaned:
+            probe = NotificationChannel(
+                kind=cleaned["kind"],
+                recipients=cleaned.get("recipients"),
+                webhook_url=cleaned.get("webhook_url") or "",
+            )
+            try:
+                services.channel_validate(probe)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return cleaned
 
 
@@ -263,6 +353,39 @@ class NotificationChannelAdmin(ServiceAdmin):
         return obj.has_signing_key
 
 
+class _RegistryFilter(admin.SimpleListFilter):
+    """A filter whose choices come from a registry, not ``SELECT DISTINCT`` over the whole log
+    (the default for a char field, and a full scan once the log is large)."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class EventTypeFilter(_RegistryFilter):
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(key, key) for key in sorted(EVENT_TYPES)]
+
+
+class ResourceTypeFilter(_RegistryFilter):
+    title = "resource type"
+    parameter_name = "resource_type"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(ResourceType.choices)
+
+
+class ActorTypeFilter(_RegistryFilter):
+    title = "actor type"
+    parameter_name = "actor_type"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(ActorType.choices)
+
+
 @admin.register(DirectoryEvent)
 class DirectoryEventAdmin(admin.ModelAdmin):
     """The event log (Directory Insights): read-only, filterable by type, resource, actor and date."""
@@ -278,10 +401,11 @@ class DirectoryEventAdmin(admin.ModelAdmin):
         "depth",
         "dispatched_at",
     )
-    list_filter = ("type", "resource_type", "actor_type", "occurred_at")
+    list_filter = (EventTypeFilter, ResourceTypeFilter, ActorTypeFilter, "occurred_at")
     search_fields = ("resource_name", "resource_id", "related_name", "actor_name", "actor_id")
     date_hierarchy = "occurred_at"
     readonly_fields = [f.name for f in DirectoryEvent._meta.fields]
+    show_full_result_count = False  # a second COUNT(*) over the whole log on every filtered page
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -304,9 +428,21 @@ class AdminRoleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["based_on"].queryset = AdminRole.objects.filter(is_builtin=True)
-        if self.instance.pk:
+        # A built-in role opens view-only, with every field read-only and so absent here.
+        if "based_on" in self.fields:
+            self.fields["based_on"].queryset = AdminRole.objects.filter(is_builtin=True)
+        if self.instance.pk and "name" in self.fields:
             self.fields["name"].initial = self.instance.group.name
+
+    def clean_name(self) -> str:
+        """Role names are auth group names, unique; say so instead of failing the save."""
+        name = self.cleaned_data["name"]
+        others = Group.objects.filter(name=name)
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.group_id)
+        if others.exists():
+            raise ValidationError("A role with this name already exists.")
+        return name
 
 
 @admin.register(AdminRole)
@@ -340,5 +476,4 @@ class AdminRoleAdmin(admin.ModelAdmin):
             description=form.cleaned_data.get("description", ""),
             actor=request.user,
         )
-        obj.__dict__.update({k: v for k, v in role.__dict__.items() if k != "_state"})
-        obj._state.adding = False
+        _adopt(obj, role)

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from directory.actors import ActorLike, acting_as
-from directory.choices import CommandRunStatus, UserState
+from directory.choices import ChannelKind, CommandRunStatus, UserState
 from directory.event_log import PendingEvent, record_events
 from directory.models import (
     Command,
@@ -28,12 +28,14 @@ from directory.models import (
     User,
     UserGroup,
 )
+from directory.signals import mark_saved
 from directory.snapshots import snapshot
 
 __all__ = [
     "channel_create",
     "channel_delete",
     "channel_update",
+    "channel_validate",
     "command_create",
     "command_delete",
     "command_run_finish",
@@ -89,10 +91,28 @@ def _assign(instance: models.Model, fields: Mapping[str, Any], *, allowed: Itera
         raise ValidationError({name: "This field cannot be set here." for name in unknown})
     for name, value in fields.items():
         field = type(instance)._meta.get_field(name)
+        if isinstance(field, models.ForeignKey) and value == "":
+            value = None  # forms, CSV imports and templated workflow params say "none" as ""
         if isinstance(field, models.ForeignKey) and value is not None and not isinstance(value, models.Model):
             setattr(instance, field.attname, value)
         else:
             setattr(instance, name, value)
+
+
+def _merge_attributes(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
+    """Custom attributes are patched key by key (None removes a key), so two workflows that each
+    set their own attribute do not overwrite each other's."""
+    if patch is None:
+        return dict(current)
+    if not isinstance(patch, Mapping):
+        raise ValidationError({"attributes": "Custom attributes must be a JSON object."})
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Model:
@@ -117,7 +137,7 @@ def _check_transition(user: User, new_state: str) -> None:
     if new_state == user.state:
         return
     if new_state not in USER_TRANSITIONS.get(user.state, set()):
-        raise ValidationError({"state": f"A {user.state} user cannot become {new_state}."})
+        raise ValidationError({"state": f"A user who is {user.state} cannot become {new_state}."})
 
 
 @transaction.atomic
@@ -128,14 +148,10 @@ def user_update(*, user: User, actor: ActorLike, **fields: Any) -> User:
         if "state" in fields:
             _check_transition(user, fields["state"])
         if "attributes" in fields:
-            merged = dict(user.attributes)
-            for key, value in (fields.pop("attributes") or {}).items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            user.attributes = merged
+            user.attributes = _merge_attributes(user.attributes, fields.pop("attributes"))
         _assign(user, fields)
+        if user.manager_id is not None and user.manager_id == user.pk:
+            raise ValidationError({"manager": "A user cannot be their own manager."})
         return _save(user)
 
 
@@ -200,9 +216,11 @@ def user_delete(*, user: User, actor: ActorLike) -> None:
 def users_import(*, rows: Iterable[Mapping[str, Any]], actor: ActorLike, batch_size: int = 500) -> list[User]:
     """Create many users at once (an HR import), writing one ``user.created`` event per user.
 
-    Rows are validated one by one (the first invalid row aborts the whole import with its index),
-    then inserted with ``bulk_create`` and their events in batches, because thousands of
-    single-row saves are the slow path.
+    Rows are validated one by one, then uniqueness (within the rows and against the directory)
+    and managers are checked with one query each rather than one per row; the first problem
+    aborts the whole import with an error keyed ``rows[<index>].<field>``. Users and their
+    events are inserted with ``bulk_create``, because thousands of single-row saves are the
+    slow path. The query count does not grow with the number of rows beyond the batching.
     """
     with acting_as(actor):
         users: list[User] = []
@@ -210,13 +228,64 @@ def users_import(*, rows: Iterable[Mapping[str, Any]], actor: ActorLike, batch_s
             user = User()
             try:
                 _assign(user, row)
-                user.full_clean(validate_unique=False)
+                user.full_clean(exclude=["manager"], validate_unique=False)
             except ValidationError as exc:
-                raise ValidationError({f"rows[{index}]": exc.messages}) from exc
+                raise _row_error(index, exc) from exc
             users.append(user)
+        _check_import_unique(users)
+        _check_import_managers(users)
         created = User.objects.bulk_create(users, batch_size=batch_size)
+        # bulk_create sends no post_save: make later saves of these objects diff against what
+        # was stored, not against the blank instance they were built from.
+        mark_saved(created)
         record_events(PendingEvent("user.created", "user", u, snapshot=snapshot(u)) for u in created)
         return created
+
+
+def _row_error(index: int, exc: ValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError({f"rows[{index}].{field}": msgs for field, msgs in exc.message_dict.items()})
+    return ValidationError({f"rows[{index}]": exc.messages})
+
+
+def _check_import_unique(users: list[User]) -> None:
+    """Unique fields, checked across the import and the directory with one query per field."""
+    for name in ("username", "email"):
+        first_seen: dict[str, int] = {}
+        for index, user in enumerate(users):
+            value = getattr(user, name)
+            if value in first_seen:
+                raise ValidationError({f"rows[{index}].{name}": f"Duplicate of row {first_seen[value]}."})
+            first_seen[value] = index
+        taken = _existing(name, list(first_seen))
+        for value, index in first_seen.items():
+            if value in taken:
+                raise ValidationError({f"rows[{index}].{name}": f"A user with this {name} already exists."})
+
+
+def _existing(field: str, values: list[Any], chunk: int = 900) -> set[Any]:
+    """Which of ``values`` some user already has in ``field``; chunked to stay under SQLite's
+    bound-parameter limit on large imports."""
+    found: set[Any] = set()
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        found.update(User.objects.filter(**{f"{field}__in": part}).values_list(field, flat=True))
+    return found
+
+
+def _check_import_managers(users: list[User]) -> None:
+    """Managers must be existing users (one query, instead of ``full_clean``'s one per row)."""
+    pk_field = User._meta.pk
+    for index, user in enumerate(users):
+        if user.manager_id is not None:
+            try:
+                user.manager_id = pk_field.to_python(user.manager_id)
+            except ValidationError as exc:
+                raise ValidationError({f"rows[{index}].manager": exc.messages}) from exc
+    found = _existing("pk", list({u.manager_id for u in users if u.manager_id is not None}))
+    for index, user in enumerate(users):
+        if user.manager_id is not None and user.manager_id not in found:
+            raise ValidationError({f"rows[{index}].manager": f"No user with id {user.manager_id}."})
 
 
 # --- user groups -----------------------------------------------------------------------------
@@ -285,13 +354,7 @@ def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
     with acting_as(actor):
         device = Device.objects.select_for_update().get(pk=device.pk)
         if "attributes" in fields:
-            merged = dict(device.attributes)
-            for key, value in (fields.pop("attributes") or {}).items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            device.attributes = merged
+            device.attributes = _merge_attributes(device.attributes, fields.pop("attributes"))
         _assign(device, fields)
         return _save(device)
 
@@ -481,8 +544,7 @@ def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
     with acting_as(actor):
         channel = NotificationChannel()
         _assign(channel, fields)
-        _validate_channel(channel)
-        return _save(channel)
+        return _save_channel(channel)
 
 
 @transaction.atomic
@@ -494,8 +556,7 @@ def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: 
             if fields.get(secret, "") is None:
                 fields.pop(secret)
         _assign(channel, fields)
-        _validate_channel(channel)
-        return _save(channel)
+        return _save_channel(channel)
 
 
 @transaction.atomic
@@ -505,10 +566,23 @@ def channel_delete(*, channel: NotificationChannel, actor: ActorLike) -> None:
         NotificationChannel.objects.get(pk=channel.pk).delete()
 
 
-def _validate_channel(channel: NotificationChannel) -> None:
+def _save_channel(channel: NotificationChannel) -> NotificationChannel:
+    # Field errors (an unknown kind, a duplicate name) first: the channel rules assume valid fields.
+    channel.full_clean()
+    channel_validate(channel)
+    channel.save()
+    return channel
+
+
+def channel_validate(channel: NotificationChannel) -> None:
+    """The rules a channel must meet beyond its fields' own: an email list needs valid
+    addresses, a webhook channel a URL (https for Slack and Teams, whose URLs are credentials).
+
+    Public so that forms can show these errors next to the fields instead of failing on save.
+    """
     from django.core.validators import URLValidator, validate_email
 
-    if channel.kind == "email":
+    if channel.kind == ChannelKind.EMAIL:
         if not isinstance(channel.recipients, list) or not channel.recipients:
             raise ValidationError({"recipients": "An email channel needs at least one address."})
         for address in channel.recipients:
@@ -519,7 +593,8 @@ def _validate_channel(channel: NotificationChannel) -> None:
     else:
         if not channel.webhook_url:
             raise ValidationError({"webhook_url": "This channel needs a webhook URL."})
+        schemes = ["https", "http"] if channel.kind == ChannelKind.WEBHOOK else ["https"]
         try:
-            URLValidator(schemes=["https", "http"])(channel.webhook_url)
+            URLValidator(schemes=schemes)(channel.webhook_url)
         except ValidationError as exc:
-            raise ValidationError({"webhook_url": "Enter a valid http(s) URL."}) from exc
+            raise ValidationError({"webhook_url": f"Enter a valid {' or '.join(schemes)} URL."}) from exc

@@ -8,11 +8,11 @@ means. Many-to-many receivers cover membership and policy bindings however they 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import models
-from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_delete
 
 from directory.choices import CommandRunStatus, ResourceType, UserState
 from directory.event_log import PendingEvent, record_events
@@ -30,6 +30,13 @@ def _remember_loaded(sender: type[models.Model], instance: models.Model, **kwarg
     stored values (``post_init`` runs before Django marks the instance as not adding, so the
     values are kept for every instance and ``created`` decides on save)."""
     setattr(instance, _LOADED, field_values(instance))
+
+
+def mark_saved(instances: Iterable[models.Model]) -> None:
+    """Remember the current values of instances written without ``save()`` (``bulk_create``), so
+    that a later save of the same objects reports only what that save changed."""
+    for instance in instances:
+        setattr(instance, _LOADED, field_values(instance))
 
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Change]:
@@ -134,9 +141,38 @@ def _on_save(
         record_events(rule(instance, changes))
 
 
+_DELETED_EXTRA = "_keyflow_deleted_extra"
+
+
+def _user_relations(user: Any) -> dict[str, Any]:
+    return {
+        "groups": [{"id": g.pk, "name": g.name} for g in user.groups.all()],
+        "devices": [snapshot(d) for d in user.devices.all()],
+    }
+
+
+def _device_relations(device: Any) -> dict[str, Any]:
+    return {"groups": [{"id": g.pk, "name": g.name} for g in device.device_groups.all()]}
+
+
+# What a deleted object was related to, in the shape the execution context gives live objects.
+_RELATIONS_ON_DELETE: dict[type[models.Model], Callable[[Any], dict[str, Any]]] = {
+    User: _user_relations,
+    Device: _device_relations,
+}
+
+
+def _before_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Read the relations while they still exist: by ``post_delete`` the memberships are gone
+    and owned devices have no owner, yet "on user.deleted, wipe their devices" needs them."""
+    setattr(instance, _DELETED_EXTRA, _RELATIONS_ON_DELETE[sender](instance))
+
+
 def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     _, resource_type, _, deleted_type = _TRACKED[sender]
     if deleted_type:
+        snap = snapshot(instance)
+        snap.update(getattr(instance, _DELETED_EXTRA, {}))
         record_events(
             [
                 PendingEvent(
@@ -144,7 +180,7 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
                     resource_type,
                     resource_id=instance.pk,
                     resource_name=str(instance)[:255],
-                    snapshot=snapshot(instance),
+                    snapshot=snap,
                 )
             ]
         )
@@ -275,5 +311,7 @@ def connect() -> None:
         post_init.connect(_remember_loaded, sender=model, dispatch_uid=f"{uid}-init")
         post_save.connect(_on_save, sender=model, dispatch_uid=f"{uid}-save")
         post_delete.connect(_on_delete, sender=model, dispatch_uid=f"{uid}-delete")
+    for model in _RELATIONS_ON_DELETE:
+        pre_delete.connect(_before_delete, sender=model, dispatch_uid=f"keyflow-{model._meta.label_lower}-pre-delete")
     for through in _M2M:
         m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"keyflow-m2m-{through._meta.label_lower}")

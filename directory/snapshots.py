@@ -6,6 +6,7 @@ expressions; both need JSON-safe values and the same field names as the API.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import decimal
 import uuid
@@ -19,11 +20,18 @@ EXCLUDED_FIELDS = {"created_at", "updated_at", "webhook_url", "signing_key"}
 
 
 def json_value(value: Any) -> Any:
-    """Convert a model field value to a JSON-safe value."""
+    """Convert a model field value to a JSON-safe value.
+
+    JSON containers are deep-copied: the remembered "before" values must not be the very dict
+    a caller then mutates in place (``user.attributes["x"] = 1; user.save()``), or the change
+    would compare equal to itself and no event would be written.
+    """
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)
+    if isinstance(value, dict | list):
+        return copy.deepcopy(value)
     return value
 
 

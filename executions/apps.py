@@ -1,6 +1,29 @@
 """App config for executions."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+SWEEP_SCHEDULE = "keyflow-sweeper"
+
+
+def _ensure_sweeper(sender: AppConfig, **kwargs: Any) -> None:
+    """Keep exactly one django-q2 schedule running the sweeper every few minutes."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=SWEEP_SCHEDULE,
+        defaults={
+            "func": "executions.tasks.sweep",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.KEYFLOW_SWEEP_EVERY_MINUTES,
+            "repeats": -1,
+        },
+    )
 
 
 class ExecutionsConfig(AppConfig):
@@ -8,3 +31,6 @@ class ExecutionsConfig(AppConfig):
 
     name = "executions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_sweeper, sender=self, dispatch_uid="keyflow-sweeper-schedule")

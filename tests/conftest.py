@@ -12,6 +12,12 @@ from directory.models import AdminRole
 from directory.roles import ADMINISTRATOR, ADMINISTRATOR_WITH_BILLING, HELP_DESK, MANAGER, READ_ONLY
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Tests create many accounts; a deliberately slow hasher would dominate the suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_admin(db: None) -> Callable[..., AbstractUser]:
     """Create a staff admin account holding the role with ``role_key`` (or no role)."""

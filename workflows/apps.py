@@ -1,6 +1,14 @@
 """App config for workflows."""
 
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def _dispatch_committed_events(sender: Any, event_ids: list[int], **kwargs: Any) -> None:
+    from workflows.dispatch import on_events_committed
+
+    on_events_committed(sender, event_ids=event_ids, **kwargs)
 
 
 class WorkflowsConfig(AppConfig):
@@ -8,3 +16,8 @@ class WorkflowsConfig(AppConfig):
 
     name = "workflows"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from directory.event_log import events_committed
+
+        events_committed.connect(_dispatch_committed_events, dispatch_uid="keyflow-dispatch-events")

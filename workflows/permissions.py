@@ -1,20 +1,29 @@
-"""Permission checks for run-as principals, through the same backends as people.
+"""Permission checks for run-as principals.
 
-Django's ModelBackend and guardian's ObjectPermissionBackend cache permissions on the user
-object; a fresh principal instance is loaded for every check so that a role change takes
-effect for the very next step.
+The same permissions as a person holding the role: the role group's model permissions, or
+guardian object permissions on the object. Nothing is cached — each check reads the current
+grants, so a role change takes effect for the very next step (Django's backends cache
+permissions on the user instance, which is why this does not go through ``user.has_perm``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+from guardian.core import ObjectPermissionChecker
 
 
 def principal_has_perm(principal: Any, perm: str, obj: Any = None) -> bool:
     """True if the principal holds ``perm`` as a model permission, or on ``obj`` through guardian."""
-    fresh = get_user_model().objects.get(pk=principal.pk)
-    if fresh.has_perm(perm):
+    if principal is None or not principal.is_active:
+        return False
+    app_label, codename = perm.split(".", 1)
+    if Permission.objects.filter(
+        Q(group__user=principal) | Q(user=principal), content_type__app_label=app_label, codename=codename
+    ).exists():
         return True
-    return obj is not None and fresh.has_perm(perm, obj)
+    if obj is None:
+        return False
+    return ObjectPermissionChecker(principal).has_perm(codename, obj)

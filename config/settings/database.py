@@ -7,6 +7,8 @@ wait on ``busy_timeout`` instead of failing with "database is locked" mid-transa
 
 from __future__ import annotations
 
+import os
+
 import dj_database_url
 
 from config.env import env_int, env_str
@@ -29,7 +31,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
-    # A file, not :memory:, so a real worker process can share the test database.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not :memory:, so a real worker process can share the test database; one per test
+    # process, so two test runs on one checkout do not clobber each other.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DATABASES = {"default": _db}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.env import env_int, env_str
+from config.env import env_bool, env_int, env_str
 
 # Fernet key for secrets at rest (channel webhooks, signing keys). When unset, a key is
 # derived from SECRET_KEY so the embedded default works; set it explicitly in production so
@@ -11,3 +11,29 @@ KEYFLOW_SECRETS_KEY = env_str("KEYFLOW_SECRETS_KEY", "")
 
 # Past this depth, events caused by workflow executions trigger no further workflows.
 KEYFLOW_MAX_TRIGGER_DEPTH = env_int("KEYFLOW_MAX_TRIGGER_DEPTH", 3)
+
+# Runner limits (each hit is a clear step/execution error, not a hang).
+KEYFLOW_MAX_LOOP_ITERATIONS = env_int("KEYFLOW_MAX_LOOP_ITERATIONS", 1000)
+KEYFLOW_MAX_STEPS_PER_EXECUTION = env_int("KEYFLOW_MAX_STEPS_PER_EXECUTION", 5000)
+KEYFLOW_MAX_OUTPUT_BYTES = env_int("KEYFLOW_MAX_OUTPUT_BYTES", 65536)
+KEYFLOW_DEFAULT_STEP_TIMEOUT = env_int("KEYFLOW_DEFAULT_STEP_TIMEOUT", 60)
+
+# A running execution whose heartbeat is older than this is presumed dead and re-queued.
+KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)
+KEYFLOW_STALE_AFTER_SECONDS = env_int("KEYFLOW_STALE_AFTER_SECONDS", 60)
+KEYFLOW_SWEEP_EVERY_MINUTES = env_int("KEYFLOW_SWEEP_EVERY_MINUTES", 1)
+
+# What a schedule does about slots missed while no worker ran:
+#   "latest" (default) runs the most recent missed slot once, "none" skips them, "all" runs each.
+KEYFLOW_SCHEDULE_CATCH_UP = env_str("KEYFLOW_SCHEDULE_CATCH_UP", "latest")
+# A slot fired this late (seconds) counts as missed rather than merely delayed.
+KEYFLOW_SCHEDULE_GRACE_SECONDS = env_int("KEYFLOW_SCHEDULE_GRACE_SECONDS", 300)
+if KEYFLOW_SCHEDULE_CATCH_UP not in {"latest", "none", "all"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KEYFLOW_SCHEDULE_CATCH_UP must be one of latest, none, all")
+
+# Match committed events to workflows in the committing process instead of in a worker task
+# (tests, and single-process setups that prefer latency over request time).
+KEYFLOW_DISPATCH_INLINE = env_bool("KEYFLOW_DISPATCH_INLINE", False)
+KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)

@@ -17,7 +17,8 @@ Q_CLUSTER: dict = {
     "retry": env_int("Q_RETRY", 360),
     "max_attempts": 1,
     "catch_up": False,
-    "save_limit": env_int("Q_SAVE_LIMIT", 1000),
+    # Our execution history is the record; django-q2 keeping successful task rows too is a wasted write.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1),
     "ack_failures": True,
     "label": "Task queue",
     "poll": env_float("Q_POLL", 0.05),

@@ -1,0 +1,1 @@
+"""Keyflow benchmarks: ``make bench`` (``python -m bench``). Figures, not tests."""

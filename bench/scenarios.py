@@ -1,0 +1,262 @@
+"""Benchmark scenarios. Each returns a dict of figures; ``print_table`` renders them.
+
+- floor: the machine's raw ORM rate for writing 1 Execution + 3 StepRuns per transaction —
+  the ceiling a runner writing the same rows could approach.
+- manual: N manual executions of a 3-step ``user.update`` workflow, enqueued as fast as the
+  API path allows, run by the cluster; then a paced run for latency (queued → finished).
+- event: a ``user.created`` workflow; latency from the committed event to the execution
+  finished, and events/s sustained through a bulk import.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+
+from directory import services as ds
+from directory.actors import Actor
+from directory.models import AdminRole, DirectoryEvent
+from executions.models import Execution, StepRun
+from workflows.services import workflow_create, workflow_run
+
+ACTOR = Actor.system("bench")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextmanager
+def cluster(workers: int):
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "Q_WORKERS": str(workers)},
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_finished(ids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        done = set(
+            Execution.objects.filter(pk__in=pending, status__in=["succeeded", "failed", "cancelled"]).values_list(
+                "pk", flat=True
+            )
+        )
+        pending -= done
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"{len(pending)} executions did not finish within {timeout}s")
+
+
+def _role() -> AdminRole:
+    return AdminRole.objects.get(key="administrator")
+
+
+def floor(n: int = 2000) -> dict[str, Any]:
+    """Raw ORM: 1 Execution + 3 StepRuns per transaction."""
+    workflow = workflow_create(
+        name="floor",
+        definition={
+            "dsl": "1.0",
+            "trigger": {"type": "manual"},
+            "do": [{"noop": {"switch": [{"default": {"do": []}}]}}],
+        },
+        run_as=_role(),
+        actor=ACTOR,
+    )
+    now = timezone.now()
+    started = time.perf_counter()
+    for _ in range(n):
+        with transaction.atomic():
+            execution = Execution.objects.create(
+                workflow=workflow, version_id=workflow.current_version_id, trigger_kind="manual", status="succeeded"
+            )
+            for seq in range(1, 4):
+                StepRun.objects.create(
+                    execution=execution,
+                    sequence=seq,
+                    key=f"do[{seq}].s",
+                    path=f"do[{seq}].s",
+                    name="s",
+                    task_type="call",
+                    status="succeeded",
+                    input={"user": 1},
+                    output={"ok": True},
+                    started_at=now,
+                    finished_at=now,
+                )
+    elapsed = time.perf_counter() - started
+    Execution.objects.filter(workflow=workflow).delete()
+    return {"floor_executions_per_s": n / elapsed}
+
+
+def _manual_workflow() -> Any:
+    return workflow_create(
+        name="bench manual",
+        definition={
+            "dsl": "1.0",
+            "trigger": {"type": "manual"},
+            "input": {"schema": {"type": "object", "required": ["user"], "properties": {"user": {"type": "string"}}}},
+            "do": [
+                {"title": {"call": "user.update", "with": {"user": "{{ input.user }}", "job_title": "Engineer"}}},
+                {"dept": {"call": "user.update", "with": {"user": "{{ input.user }}", "department": "Engineering"}}},
+                {"where": {"call": "user.update", "with": {"user": "{{ input.user }}", "location": "Berlin"}}},
+            ],
+        },
+        run_as=_role(),
+        actor=ACTOR,
+    )
+
+
+def manual(n: int, latency_runs: int, workers: int) -> dict[str, Any]:
+    ds.users_import(
+        rows=[{"username": f"m{i}", "email": f"m{i}@bench.example"} for i in range(n + latency_runs)], actor=ACTOR
+    )
+    workflow = _manual_workflow()
+    with cluster(workers):
+        warm = workflow_run(workflow=workflow, input={"user": "m0"}, actor=None)
+        _wait_finished([warm.pk], 60)
+        Execution.objects.filter(pk=warm.pk).delete()
+
+        started = time.perf_counter()
+        ids = [workflow_run(workflow=workflow, input={"user": f"m{i}"}, actor=None).pk for i in range(n)]
+        enqueue_s = time.perf_counter() - started
+        _wait_finished(ids, 600)
+        wall = time.perf_counter() - started
+        rows = list(Execution.objects.filter(pk__in=ids).values_list("queued_at", "finished_at", "status"))
+        failed = sum(1 for *_, status in rows if status != "succeeded")
+
+        paced_ids = []
+        for i in range(n, n + latency_runs):
+            paced_ids.append(workflow_run(workflow=workflow, input={"user": f"m{i}"}, actor=None).pk)
+            time.sleep(0.05)
+        _wait_finished(paced_ids, 120)
+        paced = [
+            (f - q).total_seconds() * 1000
+            for q, f in Execution.objects.filter(pk__in=paced_ids).values_list("queued_at", "finished_at")
+        ]
+    return {
+        "manual_executions": n,
+        "manual_failed": failed,
+        "manual_enqueue_per_s": n / enqueue_s,
+        "manual_executions_per_s": n / wall,
+        "manual_burst_p50_ms": _pct([(f - q).total_seconds() * 1000 for q, f, _ in rows], 0.5),
+        "manual_burst_p95_ms": _pct([(f - q).total_seconds() * 1000 for q, f, _ in rows], 0.95),
+        "manual_paced_p50_ms": _pct(paced, 0.5),
+        "manual_paced_p95_ms": _pct(paced, 0.95),
+    }
+
+
+def event(n_users: int, workers: int) -> dict[str, Any]:
+    workflow = workflow_create(
+        name="bench onboarding",
+        definition={
+            "dsl": "1.0",
+            "trigger": {"type": "event", "event": "user.created"},
+            "do": [
+                {
+                    "tag": {
+                        "call": "user.update",
+                        "with": {"user": "{{ event.user.id }}", "attributes": {"onboarded": True}},
+                    }
+                }
+            ],
+        },
+        run_as=_role(),
+        actor=ACTOR,
+    )
+    with cluster(workers):
+        time.sleep(2)
+        # Latency: single users created one at a time (each its own committed transaction).
+        for i in range(100):
+            ds.user_create(actor=ACTOR, username=f"e{i}", email=f"e{i}@bench.example")
+            time.sleep(0.05)
+        single_ids = list(Execution.objects.filter(workflow=workflow).values_list("pk", flat=True))
+        _wait_finished(single_ids, 120)
+        single = [
+            (f - o).total_seconds() * 1000
+            for o, f in Execution.objects.filter(pk__in=single_ids).values_list("event__occurred_at", "finished_at")
+        ]
+        # Throughput: one bulk import.
+        started = time.perf_counter()
+        ds.users_import(
+            rows=[{"username": f"b{i}", "email": f"b{i}@bench.example"} for i in range(n_users)], actor=ACTOR
+        )
+        import_s = time.perf_counter() - started
+        deadline = time.monotonic() + 900
+        expected = len(single_ids) + n_users
+        while time.monotonic() < deadline:
+            done = Execution.objects.filter(workflow=workflow, status__in=["succeeded", "failed"]).count()
+            if done >= expected:
+                break
+            time.sleep(0.25)
+        wall = time.perf_counter() - started
+        total = Execution.objects.filter(workflow=workflow).count()
+        failed = Execution.objects.filter(workflow=workflow).exclude(status="succeeded").count()
+        undispatched = DirectoryEvent.objects.filter(type="user.created", dispatched_at__isnull=True).count()
+    return {
+        "event_single_p50_ms": _pct(single, 0.5),
+        "event_single_p95_ms": _pct(single, 0.95),
+        "event_import_users": n_users,
+        "event_import_s": import_s,
+        "event_import_events_per_s": n_users / wall,
+        "event_executions_total": total,
+        "event_executions_failed": failed,
+        "event_undispatched": undispatched,
+    }
+
+
+def run_all(args: Any) -> dict[str, Any]:
+    call_command("migrate", verbosity=0)
+    results: dict[str, Any] = {
+        "database": connection.vendor,
+        "broker": "redis" if settings.REDIS_URL else "orm",
+        "workers": args.workers,
+    }
+    results.update(floor())
+    if args.only in (None, "manual"):
+        results.update(manual(args.executions, args.latency_runs, args.workers))
+        results["manual_share_of_floor"] = results["manual_executions_per_s"] / results["floor_executions_per_s"]
+    if args.only in (None, "event"):
+        results.update(event(args.events, args.workers))
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"\nKeyflow benchmark — {results['database']} + {results['broker']} broker, {results['workers']} workers")
+    print("-" * 72)
+    for key, value in results.items():
+        if key in {"database", "broker", "workers"}:
+            continue
+        text = f"{value:,.1f}" if isinstance(value, float) else str(value)
+        if key == "manual_share_of_floor":
+            text = f"{value:.0%}"
+        print(f"{key:<40} {text:>30}")
+
+
+__all__ = ["print_table", "run_all"]

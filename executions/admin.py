@@ -1,0 +1,37 @@
+"""Execution history in the Django admin (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from executions.models import Execution, StepRun
+
+
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    extra = 0
+    can_delete = False
+    fields = ("sequence", "path", "status", "skip_reason", "attempts", "error", "started_at", "finished_at")
+    readonly_fields = fields
+    ordering = ("sequence",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ("id", "workflow", "trigger_kind", "status", "queued_at", "started_at", "finished_at")
+    list_filter = ("status", "trigger_kind", "workflow")
+    date_hierarchy = "queued_at"
+    inlines = [StepRunInline]
+    readonly_fields = [f.name for f in Execution._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,23 @@
+"""Why an execution stopped early."""
+
+from __future__ import annotations
+
+
+class ExecutionStopped(Exception):
+    """Base: the runner stops interpreting the workflow."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ExecutionFailed(ExecutionStopped):
+    """A step failed (without ``on_error: continue``), a cap was hit, or an expression broke."""
+
+
+class ExecutionCancelled(ExecutionStopped):
+    """Someone cancelled the execution; the runner stopped before the next step."""
+
+
+class StepTimedOut(Exception):
+    """A step ran past its timeout; its changes were rolled back."""

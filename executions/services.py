@@ -1,0 +1,94 @@
+"""Writes to executions: start one, cancel one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from executions.choices import ExecutionStatus, TriggerKind
+from executions.models import Execution
+from executions.queue import enqueue_on_commit
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a run with different input."""
+
+
+@transaction.atomic
+def execution_start(
+    *,
+    workflow: Any,
+    trigger_kind: str,
+    input: dict[str, Any] | None = None,
+    started_by: Any = None,
+    event: Any = None,
+    slot_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    depth: int = 0,
+) -> tuple[Execution, bool]:
+    """Create a queued execution of the workflow's current version and queue it after commit.
+
+    Returns ``(execution, created)``. The unique constraints on (workflow, event),
+    (workflow, slot) and (workflow, idempotency key) make a repeat return the existing one.
+    """
+    lookup: dict[str, Any] = {}
+    if event is not None:
+        lookup = {"event": event}
+    elif slot_at is not None:
+        lookup = {"slot_at": slot_at}
+    elif idempotency_key:
+        lookup = {"idempotency_key": idempotency_key}
+    if lookup:
+        existing = Execution.objects.filter(workflow=workflow, **lookup).first()
+        if existing is not None:
+            _check_same_input(existing, input, idempotency_key)
+            return existing, False
+    try:
+        with transaction.atomic():
+            execution = Execution.objects.create(
+                workflow=workflow,
+                version_id=workflow.current_version_id,
+                trigger_kind=trigger_kind,
+                input=input or {},
+                started_by=started_by if getattr(started_by, "pk", None) else None,
+                event=event,
+                slot_at=slot_at,
+                idempotency_key=idempotency_key or None,
+                depth=depth,
+            )
+    except IntegrityError:
+        if not lookup:
+            raise
+        existing = Execution.objects.get(workflow=workflow, **lookup)
+        _check_same_input(existing, input, idempotency_key)
+        return existing, False
+    enqueue_on_commit(execution.pk)
+    return execution, True
+
+
+def _check_same_input(existing: Execution, input: dict[str, Any] | None, idempotency_key: str | None) -> None:
+    if idempotency_key and existing.input != (input or {}):
+        raise IdempotencyConflict(
+            f"Idempotency key {idempotency_key!r} was already used for execution {existing.pk} with different input"
+        )
+
+
+@transaction.atomic
+def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
+    """Cancel a queued execution at once, or ask a running one to stop before its next step.
+
+    Finished executions are left as they are.
+    """
+    now = timezone.now()
+    Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.QUEUED).update(
+        status=ExecutionStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started"
+    )
+    Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
+    execution.refresh_from_db()
+    return execution
+
+
+__all__ = ["IdempotencyConflict", "TriggerKind", "execution_cancel", "execution_start"]

@@ -1,0 +1,168 @@
+"""The event log itself: the registry, actors, rollback, and notification on commit."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from directory import services
+from directory.actors import Actor, acting_as
+from directory.event_log import PendingEvent, events_committed, record_events
+from directory.event_types import EVENT_TYPES
+from directory.models import DirectoryEvent, User, UserGroup
+from tests.directory.helpers import events_after, last_event_id
+
+pytestmark = pytest.mark.django_db
+
+ISSUE_EVENT_TYPES = {
+    "user.created",
+    "user.updated",
+    "user.activated",
+    "user.suspended",
+    "user.deleted",
+    "user.locked",
+    "user.unlocked",
+    "user.password_expired",
+    "user_group.created",
+    "user_group.deleted",
+    "user_group.member_added",
+    "user_group.member_removed",
+    "device.created",
+    "device.updated",
+    "device.deleted",
+    "device_group.member_added",
+    "device_group.member_removed",
+    "policy.bound",
+    "policy.unbound",
+    "command.finished",
+}
+
+
+def test_registry_holds_exactly_the_catalogue_with_descriptions():
+    assert set(EVENT_TYPES) == ISSUE_EVENT_TYPES
+    for key, event_type in EVENT_TYPES.items():
+        assert event_type.description.endswith("."), key
+        assert key.startswith(event_type.resource_type.replace("command_run", "command")), key
+
+
+def test_an_unregistered_type_is_refused():
+    with pytest.raises(KeyError, match=r"user\.teleported"):
+        record_events([PendingEvent("user.teleported", "user", resource_id=1)])
+    assert not DirectoryEvent.objects.exists()
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+
+def test_execution_actor_records_cause_and_depth(make_user):
+    user = make_user("ann")
+    mark = last_event_id()
+    actor = Actor.for_execution(execution_id=42, workflow_name="Offboarding", depth=2)
+
+    services.user_suspend(user=user, actor=actor)
+
+    [event] = events_after(mark)
+    assert (event.actor_type, event.actor_id, event.actor_name) == ("execution", "42", "Offboarding")
+    assert (event.caused_by_execution_id, event.depth) == (42, 2)
+    assert event.actor == {"type": "execution", "id": "42", "name": "Offboarding"}
+
+
+def test_api_token_actor(make_user, administrator):
+    user = make_user("ann")
+    mark = last_event_id()
+    services.user_lock(user=user, actor=Actor.for_admin(administrator, via_token=True))
+    [event] = events_after(mark)
+    assert (event.actor_type, event.actor_id, event.actor_name) == (
+        "api_token",
+        str(administrator.pk),
+        administrator.username,
+    )
+
+
+def test_no_actor_means_the_system_or_the_surrounding_one(administrator):
+    services.user_create(actor=None, username="ann", email="ann@example.com")
+    with acting_as(administrator):  # what ActorMiddleware does for a request
+        services.user_create(actor=None, username="bo", email="bo@example.com")
+    first, second = DirectoryEvent.objects.order_by("id")
+    assert (first.actor_type, first.actor_name) == ("system", "system")
+    assert (second.actor_type, second.actor_name) == ("admin", administrator.username)
+
+
+def test_the_actor_does_not_leak_past_the_service(administrator):
+    services.user_create(actor=administrator, username="ann", email="ann@example.com")
+    User.objects.create(username="raw", email="raw@example.com")  # a write outside any service
+    assert DirectoryEvent.objects.order_by("id").last().actor_type == "system"
+
+
+def test_an_unknown_actor_kind_is_a_type_error():
+    with pytest.raises(TypeError):
+        services.user_create(actor="somebody", username="ann", email="ann@example.com")
+    assert not User.objects.exists()
+
+
+# --- rollback --------------------------------------------------------------------------------
+
+
+def test_a_transaction_that_fails_after_a_service_leaves_no_change_and_no_event(make_user, system):
+    user = make_user("ann", state="active")
+    group = services.group_create(actor=system, name="Sales")
+    mark = last_event_id()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.user_suspend(user=user, actor=system)
+        services.group_add_member(group=group, user=user, actor=system)
+        services.user_create(actor=system, username="bo", email="bo@example.com")
+        raise RuntimeError("the caller fails after the services succeeded")
+
+    assert User.objects.get(pk=user.pk).state == "active"
+    assert not UserGroup.objects.get(pk=group.pk).members.exists()
+    assert not User.objects.filter(username="bo").exists()
+    assert events_after(mark) == []
+
+
+def test_a_failing_service_leaves_no_event(make_user, system):
+    user = make_user("ann", state="active")
+    mark = last_event_id()
+    with pytest.raises(ValidationError):
+        # job_title is valid, state is not: nothing of the call may stick.
+        services.user_update(user=user, actor=system, job_title="Lead", state="staged")
+    user.refresh_from_db()
+    assert (user.state, user.job_title) == ("active", "")
+    assert events_after(mark) == []
+
+
+def test_listeners_hear_about_committed_events_only(django_capture_on_commit_callbacks, system):
+    heard: list[list[int]] = []
+
+    def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
+        heard.append(event_ids)
+
+    events_committed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            with pytest.raises(RuntimeError), transaction.atomic():
+                services.user_create(actor=system, username="gone", email="gone@example.com")
+                raise RuntimeError
+            user = services.user_create(actor=system, username="ann", email="ann@example.com")
+    finally:
+        events_committed.disconnect(listener)
+
+    created = DirectoryEvent.objects.get(type="user.created", resource_id=str(user.pk))
+    assert heard == [[created.pk]]
+
+
+def test_one_save_changing_state_lock_and_attributes_writes_each_meaning_once(make_user, system):
+    """The documented rule: specific events carry only their field, ``user.updated`` the rest."""
+    user = make_user("ann", state="active")
+    mark = last_event_id()
+
+    services.user_update(user=user, actor=system, state="suspended", account_locked=True, job_title="Former AE")
+
+    assert [(e.type, e.changes) for e in events_after(mark)] == [
+        ("user.suspended", [{"field": "state", "from": "active", "to": "suspended"}]),
+        ("user.locked", [{"field": "account_locked", "from": False, "to": True}]),
+        ("user.updated", [{"field": "job_title", "from": "", "to": "Former AE"}]),
+    ]
+    snapshots = {e.type: e.snapshot for e in events_after(mark)}
+    assert {s["state"] for s in snapshots.values()} == {"suspended"}  # each carries the final picture

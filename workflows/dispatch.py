@@ -1,0 +1,138 @@
+"""Event dispatch: the directory event log is the outbox workflows are triggered from.
+
+After a transaction that wrote events commits, their ids are handed to a worker task in
+batches. The task loads the enabled event workflows for the batch's types once, evaluates
+each workflow's ``when`` against each event, and creates one execution per (workflow,
+event) — a unique constraint, so a repeated dispatch creates nothing new — then marks the
+events dispatched. Events whose dispatch never happened (no worker, a crash) are picked up by
+the sweeper. Events caused by workflows deeper than ``KEYFLOW_MAX_TRIGGER_DEPTH`` trigger
+nothing, and the event says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from directory.models import DirectoryEvent
+from executions.choices import ExecutionStatus, TriggerKind
+from executions.context import event_context
+from executions.models import Execution
+from executions.queue import enqueue_execution, shared_broker
+from workflows.conditions import is_true
+from workflows.expressions import ExpressionError
+from workflows.models import Workflow
+
+logger = logging.getLogger("keyflow.dispatch")
+
+DISPATCH_TASK = "workflows.dispatch.dispatch_events"
+
+
+def _chunks(ids: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> None:
+    """Receiver of ``directory.event_log.events_committed``: dispatch in batches."""
+    for chunk in _chunks(sorted(event_ids), settings.KEYFLOW_DISPATCH_BATCH):
+        if settings.KEYFLOW_DISPATCH_INLINE:
+            dispatch_events(chunk)
+        else:
+            async_task(DISPATCH_TASK, chunk, broker=shared_broker(), task_name=f"dispatch-{chunk[0]}-{len(chunk)}")
+
+
+def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:
+    when = (workflow.definition.get("trigger") or {}).get("when")
+    if when in (None, "", {}):
+        return True, ""
+    try:
+        return is_true(when, {"event": context, "workflow": {"id": workflow.pk, "name": workflow.name}}), ""
+    except ExpressionError as exc:
+        return False, f"workflow {workflow.name}: trigger condition failed: {exc.message}"
+
+
+def dispatch_events(event_ids: list[int]) -> int:
+    """Create the executions the given events trigger; returns how many were created."""
+    now = timezone.now()
+    events = list(DirectoryEvent.objects.filter(pk__in=event_ids, dispatched_at__isnull=True).order_by("pk"))
+    if not events:
+        return 0
+    workflows_by_type: dict[str, list[Workflow]] = {}
+    for workflow in Workflow.objects.filter(
+        enabled=True, type="event", trigger_event__in={e.type for e in events}
+    ).select_related("current_version"):
+        workflows_by_type.setdefault(workflow.trigger_event, []).append(workflow)
+
+    new_executions: list[Execution] = []
+    notes: dict[int, str] = {}
+    max_depth = settings.KEYFLOW_MAX_TRIGGER_DEPTH
+    for event in events:
+        candidates = [
+            w
+            for w in workflows_by_type.get(event.type, [])
+            if w.enabled_at is None or w.enabled_at <= event.occurred_at
+        ]
+        if not candidates:
+            continue
+        if event.depth > max_depth:
+            names = ", ".join(w.name for w in candidates)
+            notes[event.pk] = (
+                f"Loop guard: caused at depth {event.depth}, beyond KEYFLOW_MAX_TRIGGER_DEPTH={max_depth}; "
+                f"not triggered: {names}"
+            )
+            continue
+        context = event_context(event) if any(w.definition.get("trigger", {}).get("when") for w in candidates) else {}
+        problems = []
+        for workflow in candidates:
+            matched, problem = _matches(workflow, event, context)
+            if problem:
+                problems.append(problem)
+            if matched:
+                new_executions.append(
+                    Execution(
+                        workflow=workflow,
+                        version_id=workflow.current_version_id,
+                        trigger_kind=TriggerKind.EVENT,
+                        event=event,
+                        depth=event.depth,
+                        input={},
+                    )
+                )
+        if problems:
+            notes[event.pk] = "; ".join(problems)
+
+    with transaction.atomic():
+        Execution.objects.bulk_create(new_executions, ignore_conflicts=True, batch_size=500)
+        created_ids = list(
+            Execution.objects.filter(
+                event_id__in=[e.pk for e in events], status=ExecutionStatus.QUEUED, run_count=0
+            ).values_list("pk", flat=True)
+        )
+        DirectoryEvent.objects.filter(pk__in=[e.pk for e in events if e.pk not in notes]).update(dispatched_at=now)
+        for pk, note in notes.items():
+            DirectoryEvent.objects.filter(pk=pk).update(dispatched_at=now, dispatch_note=note)
+        for pk in created_ids:
+            transaction.on_commit(partial(enqueue_execution, pk))
+    return len(new_executions)
+
+
+def dispatch_pending(*, older_than_seconds: int = 30, limit: int = 5000) -> list[int]:
+    """Dispatch events still undispatched after ``older_than_seconds`` (the sweeper's part)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        DirectoryEvent.objects.filter(dispatched_at__isnull=True, occurred_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for chunk in _chunks(ids, settings.KEYFLOW_DISPATCH_BATCH):
+        dispatch_events(chunk)
+    return ids

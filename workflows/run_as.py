@@ -1,0 +1,79 @@
+"""Least privilege at save time: does the run-as role cover what the workflow does?
+
+Every action declares the model permissions it needs. Saving a workflow compares them with
+the run-as role's permissions (listing each uncovered task and permission), names the
+narrowest built-in role that would cover the workflow, and warns when an Administrator role
+is chosen although a narrower one would do. Object-level checks happen at run time
+(``ActionContext.require``), against the object actually touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from directory.models import AdminRole
+from directory.roles import WORKFLOW_MANAGER_ROLES
+from workflows.actions.registry import get_action
+from workflows.dsl import Problem, iter_tasks
+
+
+@dataclass(frozen=True)
+class RunAsReport:
+    """What saving learns about the run-as role."""
+
+    problems: list[Problem]
+    narrowest_role: AdminRole | None
+    warnings: list[str]
+
+
+def required_permissions(definition: dict[str, Any]) -> list[tuple[str, str, set[str]]]:
+    """``(path, action key, permissions)`` for every ``call`` task in the definition."""
+    needs = []
+    for path, _name, task in iter_tasks(definition):
+        action = get_action(task.get("call", "")) if "call" in task else None
+        if action is not None:
+            needs.append((path, action.key, set(action.permissions)))
+    return needs
+
+
+def role_permissions(role: AdminRole) -> set[str]:
+    """The role's model permissions as ``app_label.codename`` (read fresh, never cached)."""
+    return {f"{app}.{code}" for app, code in role.group.permissions.values_list("content_type__app_label", "codename")}
+
+
+def _all_needed(definition: dict[str, Any]) -> set[str]:
+    return set().union(*(perms for _, _, perms in required_permissions(definition)))
+
+
+def narrowest_builtin_role(definition: dict[str, Any]) -> AdminRole | None:
+    """The built-in role with the fewest permissions that covers every action of the workflow."""
+    needed = _all_needed(definition)
+    candidates = []
+    for role in AdminRole.objects.filter(is_builtin=True).select_related("group"):
+        perms = role_permissions(role)
+        if needed <= perms:
+            candidates.append((len(perms), role.group.name, role))
+    return min(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
+def check_run_as(definition: dict[str, Any], role: AdminRole) -> RunAsReport:
+    """Coverage problems (one per task and missing permission), the narrowest role, and warnings."""
+    have = role_permissions(role)
+    problems = [
+        Problem(f"{path}.call", f"run-as role {role.name} lacks permission {perm} needed by {key}")
+        for path, key, perms in required_permissions(definition)
+        for perm in sorted(perms - have)
+    ]
+    narrowest = narrowest_builtin_role(definition)
+    warnings = []
+    if (
+        role.key in WORKFLOW_MANAGER_ROLES
+        and narrowest is not None
+        and narrowest.key not in WORKFLOW_MANAGER_ROLES
+        and not problems
+    ):
+        warnings.append(
+            f"{role.name} is broader than this workflow needs; {narrowest.name} covers every action it runs."
+        )
+    return RunAsReport(problems=problems, narrowest_role=narrowest, warnings=warnings)

@@ -1,0 +1,209 @@
+"""Writes to workflows: create, update (new version), enable, disable, delete, run.
+
+Saving validates the whole definition (every problem with its task path) and the run-as
+role's coverage; an invalid workflow is not saved. A save that changes the definition writes
+a new immutable ``WorkflowVersion``; executions pin the version they ran.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from jsonschema import Draft202012Validator, FormatChecker
+
+from directory.models import AdminRole
+from executions.choices import TriggerKind
+from executions.models import Execution
+from executions.services import execution_start
+from workflows.choices import WorkflowType
+from workflows.dsl import Problem, validate_definition
+from workflows.models import Workflow, WorkflowVersion
+from workflows.run_as import RunAsReport, check_run_as
+
+
+class WorkflowInvalid(Exception):
+    """The workflow cannot be saved (or run); ``problems`` lists every reason with its path."""
+
+    def __init__(self, problems: list[Problem], report: RunAsReport | None = None) -> None:
+        super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems))
+        self.problems = problems
+        self.report = report
+
+
+def workflow_check(*, definition: Any, run_as: AdminRole | None) -> tuple[list[Problem], RunAsReport | None]:
+    """Every problem with the definition and, when it is well-formed, with the run-as role."""
+    problems = validate_definition(definition)
+    report = None
+    if not problems and run_as is not None:
+        report = check_run_as(definition, run_as)
+        problems = report.problems
+    if run_as is None:
+        problems = [*problems, Problem("run_as", "Choose the role this workflow runs as.")]
+    return problems, report
+
+
+def _derived_fields(definition: dict[str, Any]) -> dict[str, Any]:
+    trigger = definition["trigger"]
+    return {"type": trigger["type"], "trigger_event": trigger.get("event", "") if trigger["type"] == "event" else ""}
+
+
+def _after_save(workflow: Workflow) -> None:
+    """Keep what hangs off a workflow (its schedule) in step with it, after commit."""
+    from workflows.schedules import schedule_sync
+
+    schedule_sync(workflow=workflow)
+
+
+@transaction.atomic
+def workflow_create(
+    *,
+    name: str,
+    definition: dict[str, Any],
+    run_as: AdminRole | None,
+    actor: Any,
+    description: str = "",
+    enabled: bool = True,
+) -> Workflow:
+    """Create a workflow and its version 1; enabled unless asked otherwise."""
+    problems, _ = workflow_check(definition=definition, run_as=run_as)
+    if Workflow.objects.filter(name=name).exists():
+        problems = [Problem("name", "A workflow with this name already exists."), *problems]
+    if not name.strip():
+        problems = [Problem("name", "This field is required."), *problems]
+    if problems:
+        raise WorkflowInvalid(problems)
+    author = actor if getattr(actor, "pk", None) else None
+    try:
+        with transaction.atomic():
+            workflow = Workflow.objects.create(
+                name=name.strip(),
+                description=description,
+                run_as=run_as,
+                enabled=enabled,
+                enabled_at=timezone.now() if enabled else None,
+                created_by=author,
+                updated_by=author,
+                **_derived_fields(definition),
+            )
+    except IntegrityError as exc:
+        raise WorkflowInvalid([Problem("name", "A workflow with this name already exists.")]) from exc
+    version = WorkflowVersion.objects.create(workflow=workflow, number=1, definition=definition, author=author)
+    workflow.current_version = version
+    workflow.save(update_fields=["current_version"])
+    _after_save(workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_update(
+    *,
+    workflow: Workflow,
+    actor: Any,
+    name: str | None = None,
+    description: str | None = None,
+    definition: dict[str, Any] | None = None,
+    run_as: AdminRole | None = None,
+) -> Workflow:
+    """Change a workflow; a changed definition becomes a new version."""
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    new_definition = definition if definition is not None else workflow.definition
+    new_role = run_as if run_as is not None else workflow.run_as
+    problems, _ = workflow_check(definition=new_definition, run_as=new_role)
+    if name is not None:
+        if not name.strip():
+            problems.insert(0, Problem("name", "This field is required."))
+        elif Workflow.objects.filter(name=name.strip()).exclude(pk=workflow.pk).exists():
+            problems.insert(0, Problem("name", "A workflow with this name already exists."))
+    if problems:
+        raise WorkflowInvalid(problems)
+    author = actor if getattr(actor, "pk", None) else None
+    if name is not None:
+        workflow.name = name.strip()
+    if description is not None:
+        workflow.description = description
+    workflow.run_as = new_role
+    if definition is not None and definition != workflow.definition:
+        number = (workflow.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        version = WorkflowVersion.objects.create(workflow=workflow, number=number, definition=definition, author=author)
+        workflow.current_version = version
+        for field, value in _derived_fields(definition).items():
+            setattr(workflow, field, value)
+    workflow.updated_by = author
+    workflow.save()
+    _after_save(workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_set_enabled(*, workflow: Workflow, enabled: bool, actor: Any) -> Workflow:
+    """Enable or disable. Enabling never replays events that happened while disabled."""
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if workflow.enabled != enabled:
+        workflow.enabled = enabled
+        workflow.enabled_at = timezone.now() if enabled else workflow.enabled_at
+        workflow.updated_by = actor if getattr(actor, "pk", None) else None
+        workflow.save(update_fields=["enabled", "enabled_at", "updated_by", "updated_at"])
+        _after_save(workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_delete(*, workflow: Workflow, actor: Any) -> None:
+    """Delete a workflow, its versions, schedule and execution history."""
+    from workflows.schedules import schedule_delete
+
+    schedule_delete(workflow=workflow)
+    Execution.objects.filter(workflow=workflow).delete()
+    Workflow.objects.filter(pk=workflow.pk).update(current_version=None)
+    WorkflowVersion.objects.filter(workflow=workflow).delete()
+    Workflow.objects.filter(pk=workflow.pk).delete()
+
+
+def input_problems(workflow: Workflow, data: Any) -> list[Problem]:
+    """Where ``data`` breaks the workflow's input schema (``input.<path>: message``)."""
+    schema = (workflow.definition.get("input") or {}).get("schema") or {"type": "object"}
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        problems.append(Problem(path, error.message))
+    return problems
+
+
+def workflow_run(
+    *,
+    workflow: Workflow,
+    input: Any,
+    actor: Any,
+    trigger_kind: str = TriggerKind.MANUAL,
+    idempotency_key: str | None = None,
+) -> Execution:
+    """Start a manual (UI, shell) or API run; refused with every input error when input is invalid."""
+    if workflow.type == WorkflowType.EVENT:
+        raise WorkflowInvalid([Problem("workflow", "Event workflows start on their directory event, not by hand.")])
+    if not workflow.enabled:
+        raise WorkflowInvalid([Problem("workflow", "This workflow is disabled; enable it to run it.")])
+    if input is None:
+        input = {}
+    problems = input_problems(workflow, input)
+    if problems:
+        raise WorkflowInvalid(problems)
+    execution, _ = execution_start(
+        workflow=workflow,
+        trigger_kind=trigger_kind,
+        input=input,
+        started_by=actor,
+        idempotency_key=idempotency_key,
+    )
+    return execution
+
+
+def as_validation_error(exc: WorkflowInvalid) -> ValidationError:
+    """The problems as a Django ValidationError keyed by path (for forms and the admin)."""
+    errors: dict[str, list[str]] = {}
+    for problem in exc.problems:
+        errors.setdefault(problem.path, []).append(problem.message)
+    return ValidationError(errors)
