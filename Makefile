@@ -24,11 +24,16 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo --once
 
 # Web server and one worker in the foreground; Ctrl-C stops both.
+# The worker runs in its own session so that only the trap signals it, once: a SIGTERM sent
+# to the whole process group (timeout, systemd, CI cancelling a job) also reaches qcluster's
+# sentinel and workers, which die at once, and the cluster's parent then hangs forever.
+# os.setsid() rather than setsid(1), which macOS lacks. HUP: closing the terminal stops it too.
 run: seed
 	@echo "Keyflow on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)  — Ctrl-C stops the server and the worker"
 	@DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; export DJANGO_DEBUG; \
-	$(BIN)/python manage.py qcluster & QPID=$$!; \
-	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
+		$(BIN)/python manage.py qcluster & QPID=$$!; \
+	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT HUP INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
 test: $(STAMP)

@@ -156,10 +156,11 @@ def manual(n: int, latency_runs: int, workers: int) -> dict[str, Any]:
             paced_ids.append(workflow_run(workflow=workflow, input={"user": f"m{i}"}, actor=None).pk)
             time.sleep(0.05)
         _wait_finished(paced_ids, 120)
-        paced = [
-            (f - q).total_seconds() * 1000
-            for q, f in Execution.objects.filter(pk__in=paced_ids).values_list("queued_at", "finished_at")
-        ]
+        paced_rows = list(
+            Execution.objects.filter(pk__in=paced_ids).values_list("queued_at", "started_at", "finished_at")
+        )
+        paced = [(f - q).total_seconds() * 1000 for q, _s, f in paced_rows]
+        paced_wait = [(s - q).total_seconds() * 1000 for q, s, _f in paced_rows]
     return {
         "manual_executions": n,
         "manual_failed": failed,
@@ -169,6 +170,7 @@ def manual(n: int, latency_runs: int, workers: int) -> dict[str, Any]:
         "manual_burst_p95_ms": _pct([(f - q).total_seconds() * 1000 for q, f, _ in rows], 0.95),
         "manual_paced_p50_ms": _pct(paced, 0.5),
         "manual_paced_p95_ms": _pct(paced, 0.95),
+        "manual_paced_queue_wait_p50_ms": _pct(paced_wait, 0.5),
     }
 
 

@@ -28,7 +28,7 @@ from directory.models import (
     User,
     UserGroup,
 )
-from directory.signals import mark_saved
+from directory.signals import loaded_values, mark_saved
 from directory.snapshots import snapshot
 
 __all__ = [
@@ -116,7 +116,20 @@ def _merge_attributes(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
 
 
 def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Model:
-    instance.full_clean(validate_unique=not exclude_unique)
+    """Validate and save. Uniqueness is checked only for unique fields that changed: each
+    check is a query, and re-checking an unchanged email on every update is wasted work."""
+    instance.full_clean(validate_unique=False)
+    if not exclude_unique:
+        loaded = None if instance._state.adding else loaded_values(instance)
+        unchanged = [
+            f.name
+            for f in type(instance)._meta.concrete_fields
+            if f.unique
+            and not f.primary_key
+            and loaded is not None
+            and loaded.get(f.name) == getattr(instance, f.attname)
+        ]
+        instance.validate_unique(exclude=unchanged)
     instance.save()
     return instance
 

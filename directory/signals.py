@@ -32,6 +32,11 @@ def _remember_loaded(sender: type[models.Model], instance: models.Model, **kwarg
     setattr(instance, _LOADED, field_values(instance))
 
 
+def loaded_values(instance: models.Model) -> dict[str, Any] | None:
+    """The field values the instance was loaded (or last saved) with, if known."""
+    return getattr(instance, _LOADED, None)
+
+
 def mark_saved(instances: Iterable[models.Model]) -> None:
     """Remember the current values of instances written without ``save()`` (``bulk_create``), so
     that a later save of the same objects reports only what that save changed."""

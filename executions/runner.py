@@ -102,7 +102,9 @@ class Runner:
         self.rng = rng
         self.membership = membership
         self.scope = base_scope(execution)
-        self.done: dict[str, StepRun] = {s.key: s for s in execution.steps.all()}
+        # A first run has nothing recorded yet; only a resumed one needs to read its steps.
+        prior_steps = execution.steps.all() if execution.run_count > 1 else []
+        self.done: dict[str, StepRun] = {s.key: s for s in prior_steps}
         self.sequence = max((s.sequence for s in self.done.values()), default=0)
         for step in sorted(self.done.values(), key=lambda s: s.sequence):
             self._remember(step.name, step.status, step.output, step.error)

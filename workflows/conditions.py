@@ -80,7 +80,7 @@ def is_true(condition: Any, scope: dict[str, Any], *, membership: MembershipReso
     return _holds(condition, ctx)
 
 
-# The name the runner and the brief use for the same thing.
+# The same, under the name that reads better where only structured conditions are meant.
 evaluate_condition = is_true
 
 
@@ -90,9 +90,9 @@ def _holds(condition: Any, ctx: OperatorContext) -> bool:
     if isinstance(condition, str):
         return bool(evaluate(condition, ctx.scope))
     if isinstance(condition, dict):
-        for key in COMBINATORS:
+        for key, combine in _COMBINE.items():
             if key in condition:
-                return _COMBINE[key](condition[key], ctx)
+                return combine(condition[key], ctx)
         if "op" in condition:
             return _compare(condition, ctx)
     raise ConditionError(f"not a condition: {condition!r}")
@@ -120,9 +120,10 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 
 def _compare(condition: dict[str, Any], ctx: OperatorContext) -> bool:
-    operator = get_operator(condition["op"])
+    op = condition["op"]
+    operator = get_operator(op) if isinstance(op, str) else None
     if operator is None:
-        raise ConditionError(f"unknown operator {condition['op']!r}")
+        raise ConditionError(f"unknown operator {op!r}")
     if operator.tolerates_missing_left:
         try:
             left = render_value(condition.get("left"), ctx.scope, json_safe=False)

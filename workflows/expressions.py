@@ -160,7 +160,10 @@ def to_datetime(value: Any) -> dt.datetime:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
     if isinstance(value, str):
         try:
             return to_datetime(dt.datetime.fromisoformat(value.strip()))
@@ -349,7 +352,7 @@ def _guarded_filter(original: Callable[..., Any], guard: Callable[..., None]) ->
 # --- the environment --------------------------------------------------------------------------
 
 
-class _Missing(UndefinedError):
+class _MissingValue(UndefinedError):
     """Raised by ``_StrictUndefined``, carrying what was read and from what, so the message can
     name the path in the scope (``'event.user' has no attribute 'x'``)."""
 
@@ -368,7 +371,7 @@ class _StrictUndefined(StrictUndefined):
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
         if self._undefined_exception is UndefinedError:
-            raise _Missing(self)
+            raise _MissingValue(self)
         raise self._undefined_exception(self._undefined_message)
 
 
@@ -737,7 +740,7 @@ def _join_key(path: str, key: Any) -> str:
     return f"{path}[{key!r}]"
 
 
-def _missing_message(error: _Missing, scope: dict[str, Any]) -> str:
+def _missing_message(error: _MissingValue, scope: dict[str, Any]) -> str:
     if error.hint:
         return error.hint
     if error.obj is missing:
@@ -751,7 +754,7 @@ def _missing_message(error: _Missing, scope: dict[str, Any]) -> str:
 
 def _translate(exc: Exception, source: str, scope: dict[str, Any]) -> ExpressionError:
     """Whatever Jinja or Python raised while evaluating, as an ``ExpressionError`` in plain words."""
-    if isinstance(exc, _Missing):
+    if isinstance(exc, _MissingValue):
         return UndefinedValueError(_missing_message(exc, scope), source=source)
     if isinstance(exc, SecurityError):
         return ExpressionError(f"not allowed: {exc.message}", source=source)

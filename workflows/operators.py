@@ -541,10 +541,14 @@ class _AgeOperator(Operator):
         if days is None:
             raise ConditionError(f"{self.key!r} needs a number of days on the right, got {right!r}")
         try:
+            limit = dt.timedelta(days=days)
+        except (OverflowError, ValueError):
+            raise ConditionError(f"{self.key!r}: {right!r} days is out of range") from None
+        try:
             when = expressions.to_datetime(left)
         except ExpressionError as exc:
             raise ConditionError(f"{self.key!r}: {exc.message}") from None
-        return expressions.now() - when, dt.timedelta(days=days)
+        return expressions.now() - when, limit
 
     def check_right(self, right: Any) -> str | None:
         return None if _number(right) is not None else f"{self.key!r} needs a number of days on the right"

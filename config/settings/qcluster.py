@@ -23,6 +23,9 @@ Q_CLUSTER: dict = {
     "label": "Task queue",
     "poll": env_float("Q_POLL", 0.05),
     "bulk": env_int("Q_BULK", 1),
+    # Each worker restart costs a full Django start-up; recycle rarely (memory is bounded by the
+    # per-execution caps, not by leaks we know of).
+    "recycle": env_int("Q_RECYCLE", 10000),
 }
 
 if REDIS_URL:

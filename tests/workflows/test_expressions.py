@@ -297,13 +297,17 @@ def test_compiled_sources_are_shared_across_scopes() -> None:
         ("{{ 1 + }}", "unexpected 'end of print statement'"),
         ("input.count >", "unexpected 'end of template'"),
         ("a b", "unexpected 'b' after the expression"),
-        ("{% if x %}{{ y }}", "Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'."),
+        (
+            "{% if x %}{{ y }}",
+            "Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or "
+            "'endif'. The innermost block that needs to be closed is 'if'.",
+        ),
         ("x\n{{ a + }}", "unexpected 'end of print statement' (line 2)"),
         ("{{ x|nosuchfilter }}", "No filter named 'nosuchfilter'."),
         ("x is nosuchtest", "No test named 'nosuchtest'."),
         ("{% include 'x' %}{{ 1 }}", "templates cannot include, import or extend other templates"),
     ],
-)  # fmt: skip
+)
 def test_check_syntax_gives_a_plain_message(source: str, message: str | None) -> None:
     assert check_syntax(source) == message
 

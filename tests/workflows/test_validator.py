@@ -135,8 +135,14 @@ def test_iter_tasks_lists_every_task_in_document_order() -> None:
         ("do[2].report", "report"),
     ]
     calls = [task["call"] for _path, _name, task in iter_tasks(doc) if "call" in task]
-    assert calls == ["user.activate", "user.add_to_group", "user.update", "user.add_to_group", "user.add_to_group",
-                     "user.update"]  # fmt: skip
+    assert calls == [
+        "user.activate",
+        "user.add_to_group",
+        "user.update",
+        "user.add_to_group",
+        "user.add_to_group",
+        "user.update",
+    ]
 
 
 def test_iter_tasks_walks_nested_loops() -> None:

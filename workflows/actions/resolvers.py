@@ -45,18 +45,23 @@ def resolve(kind: str, value: Any) -> models.Model:
         value = value["id"]
     if isinstance(value, model):
         return value
-    query = Q()
     if isinstance(value, int) and not isinstance(value, bool):
-        query = Q(pk=value)
+        exact, loose = Q(pk=value), None
     elif isinstance(value, str) and value.strip():
         text = value.strip()
+        exact, loose = Q(), Q()
         for key in keys:
-            query |= Q(**{f"{key}__iexact": text})
+            exact |= Q(**{key: text})
+            loose |= Q(**{f"{key}__iexact": text})
         if text.isdigit():
-            query |= Q(pk=int(text))
+            exact |= Q(pk=int(text))
     else:
         raise ActionError(f"{value!r} does not name a {noun}")
-    matches = list(model.objects.filter(query)[:2])
+    # Exact matches use the unique indexes; the case-insensitive fallback scans, so it runs
+    # only when the exact lookup finds nothing.
+    matches = list(model.objects.filter(exact)[:2])
+    if not matches and loose is not None:
+        matches = list(model.objects.filter(loose)[:2])
     if not matches:
         raise ActionError(f"No {noun} matches {value!r}")
     if len(matches) > 1:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -175,7 +175,6 @@ _GENERIC: dict[str, Callable[[ValidationError], str]] = {
     "maxLength": lambda e: _size_message(e, "characters"),
     "minItems": lambda e: _size_message(e, "items"),
     "maxItems": lambda e: _size_message(e, "items"),
-    "minProperties": lambda e: _size_message(e, "keys"),
     "maxProperties": lambda e: _size_message(e, "keys"),
     "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
     "format": lambda e: f"{e.instance!r} is not a valid {e.validator_value}",
@@ -192,25 +191,14 @@ class _Translator:
 
     def problems(self, error: ValidationError) -> Iterator[Problem]:
         path = _error_path(self.prefix, error)
-        custom = (
-            (error.schema.get("x-keyflow-messages") or {}).get(error.validator)
-            if isinstance(error.schema, dict)
-            else None
-        )
-        if custom:
-            yield Problem(path, custom.format(instance=repr(error.instance)))
-        elif error.validator == "required":
-            yield from self.missing(error, path)
-        elif error.validator == "additionalProperties":
-            yield from self.unexpected(error, path)
-        elif error.validator in ("oneOf", "anyOf"):
-            yield from self.alternatives(error, path)
-        elif error.validator == "minProperties" and self.params_of:
-            yield Problem(path, f"{self.params_of} needs at least {error.validator_value} params")
-        elif error.validator in _GENERIC:
-            yield Problem(path, _GENERIC[error.validator](error))
+        messages = error.schema.get("x-keyflow-messages") if isinstance(error.schema, dict) else None
+        if messages and error.validator in messages:
+            yield Problem(path, messages[error.validator].format(instance=repr(error.instance)))
+        elif error.validator in _KEYWORD_HANDLERS:
+            yield from _KEYWORD_HANDLERS[error.validator](self, error, path)
         else:
-            yield Problem(path, error.message)
+            words = _GENERIC.get(error.validator)
+            yield Problem(path, words(error) if words else error.message)
 
     def missing(self, error: ValidationError, path: str) -> Iterator[Problem]:
         for name in error.validator_value:
@@ -250,6 +238,22 @@ class _Translator:
             yield Problem(path, f"must be {_type_words(types)}")
         else:
             yield Problem(path, "does not match any allowed form")
+
+    def too_few_keys(self, error: ValidationError, path: str) -> Iterator[Problem]:
+        if self.params_of:
+            yield Problem(path, f"{self.params_of} needs at least {error.validator_value} params")
+        else:
+            yield Problem(path, _size_message(error, "keys"))
+
+
+# Keywords whose errors need more than one line of wording (several problems, or context).
+_KEYWORD_HANDLERS: dict[str, Callable[[_Translator, ValidationError, str], Iterator[Problem]]] = {
+    "required": _Translator.missing,
+    "additionalProperties": _Translator.unexpected,
+    "oneOf": _Translator.alternatives,
+    "anyOf": _Translator.alternatives,
+    "minProperties": _Translator.too_few_keys,
+}
 
 
 def _is_condition_error(error: ValidationError) -> bool:
@@ -303,18 +307,17 @@ def _suggestion(value: str, known: Any) -> str:
 class _Scope:
     """What an expression at some point of the document may read."""
 
-    __slots__ = ("available", "has_steps", "loop_vars")
+    __slots__ = ("available", "loop_vars")
 
-    def __init__(self, available: frozenset[str], loop_vars: tuple[str, ...], has_steps: bool = True) -> None:
+    def __init__(self, available: frozenset[str], loop_vars: tuple[str, ...]) -> None:
         self.available = available  # tasks that have run (or been skipped) before this point
         self.loop_vars = loop_vars
-        self.has_steps = has_steps
 
     def after(self, names: set[str]) -> _Scope:
-        return _Scope(self.available | names, self.loop_vars, self.has_steps)
+        return _Scope(self.available | names, self.loop_vars)
 
     def inside_loop(self, variable: str) -> _Scope:
-        return _Scope(self.available, (*self.loop_vars, variable), self.has_steps)
+        return _Scope(self.available, (*self.loop_vars, variable))
 
     def names(self) -> set[str]:
         loop_names = {*self.loop_vars, "loop"} if self.loop_vars else set()
@@ -342,9 +345,10 @@ class _Walker:
         message = check_syntax(source)
         if message:
             return [Problem(path, f"expression does not parse: {message}")]
-        problems = [
-            Problem(path, f"undefined name {name!r}") for name in sorted(undeclared_names(source) - scope.names())
-        ]
+        names = undeclared_names(source)
+        problems = [Problem(path, f"undefined name {name!r}") for name in sorted(names - scope.names())]
+        if "event" in names and not self.has_event:
+            problems.append(Problem(path, "'event' is only set in workflows started by an event"))
         for ref in sorted(referenced_steps(source)):
             if ref not in self.all_tasks:
                 problems.append(Problem(path, f"steps.{ref}: there is no task named {ref!r}"))
@@ -395,7 +399,7 @@ class _Walker:
                 self.add("trigger.timezone", f"unknown time zone {timezone!r}")
         cron = trigger.get("cron")
         if isinstance(cron, str) and cron:
-            message = _cron_problem(cron)
+            message = _cron_problem(cron, self.now)
             if message:
                 self.add("trigger.cron", message)
         once = trigger.get("once")
@@ -512,12 +516,18 @@ _TASK_WALKERS: dict[str, Callable[[_Walker, str, dict[str, Any], str, _Scope], s
 }
 
 
-def _cron_problem(cron: str) -> str | None:
+def _cron_problem(cron: str, now: dt.datetime) -> str | None:
+    """Why ``cron`` cannot drive a schedule: not five fields (a sixth would be seconds), not
+    valid, or a date that never comes (``0 0 31 2 *``) — the scheduler could never arm it."""
     fields = cron.split()
     if not cron.startswith("@") and len(fields) != 5:
         return f"a cron expression has 5 fields (minute hour day month weekday), this one has {len(fields)}"
     if not croniter.is_valid(cron):
         return f"{cron!r} is not a valid cron expression"
+    try:
+        croniter(cron, now).get_next(dt.datetime)
+    except CroniterBadDateError:
+        return f"{cron!r} never fires"
     return None
 
 

@@ -1,0 +1,21 @@
+"""Directory endpoints under ``/api/v1/``."""
+
+from __future__ import annotations
+
+from rest_framework.routers import SimpleRouter
+
+from directory.api import views
+
+router = SimpleRouter()
+router.register("users", views.UserViewSet, basename="users")
+router.register("user-groups", views.UserGroupViewSet, basename="user-groups")
+router.register("devices", views.DeviceViewSet, basename="devices")
+router.register("device-groups", views.DeviceGroupViewSet, basename="device-groups")
+router.register("policies", views.PolicyViewSet, basename="policies")
+router.register("commands", views.CommandViewSet, basename="commands")
+router.register("command-runs", views.CommandRunViewSet, basename="command-runs")
+router.register("notification-channels", views.NotificationChannelViewSet, basename="notification-channels")
+router.register("roles", views.RoleViewSet, basename="roles")
+router.register("events", views.DirectoryEventViewSet, basename="events")
+
+urlpatterns = router.urls
