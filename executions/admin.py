@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from executions.models import Execution, StepRun
+from executions.services import execution_cancel
+from workflows.access import can_cancel_executions
 
 
 class StepRunInline(admin.TabularInline):
@@ -29,6 +32,16 @@ class ExecutionAdmin(admin.ModelAdmin):
     date_hierarchy = "queued_at"
     inlines = [StepRunInline]
     readonly_fields = [f.name for f in Execution._meta.fields]
+    actions = ("cancel",)
+
+    @admin.action(description="Cancel selected executions", permissions=["cancel"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for execution in queryset:
+            execution_cancel(execution=execution, actor=request.user)
+        messages.info(request, f"Asked {queryset.count()} execution(s) to cancel.")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return can_cancel_executions(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from directory.models import AdminRole
+from workflows.access import can_manage_workflows
 from workflows.models import Workflow, WorkflowVersion
 from workflows.services import WorkflowInvalid, workflow_check, workflow_create, workflow_set_enabled, workflow_update
 
@@ -62,6 +63,15 @@ class WorkflowAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     inlines = [WorkflowVersionInline]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_manage_workflows(request.user, "workflows.add_workflow")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_manage_workflows(request.user, "workflows.change_workflow")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_manage_workflows(request.user, "workflows.delete_workflow")
+
     def save_model(self, request: HttpRequest, obj: Workflow, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
         try:
@@ -88,9 +98,6 @@ class WorkflowAdmin(admin.ModelAdmin):
             raise ValueError(str(exc)) from exc
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
         obj._state.adding = False
-
-    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
-        """Versions are written by the services; there is nothing related to save."""
 
     def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
         from workflows.services import workflow_delete

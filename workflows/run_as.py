@@ -38,8 +38,19 @@ def required_permissions(definition: dict[str, Any]) -> list[tuple[str, str, set
 
 
 def role_permissions(role: AdminRole) -> set[str]:
-    """The role's model permissions as ``app_label.codename`` (read fresh, never cached)."""
-    return {f"{app}.{code}" for app, code in role.group.permissions.values_list("content_type__app_label", "codename")}
+    """What the role may do somewhere, as ``app_label.codename`` (read fresh, never cached).
+
+    Model permissions, plus permissions the role holds on some objects through guardian: a
+    role scoped to groups Sales and Support may save a workflow that changes group membership,
+    and the run-time check on the actual group decides each step.
+    """
+    from guardian.models import GroupObjectPermission
+
+    model_level = role.group.permissions.values_list("content_type__app_label", "codename")
+    object_level = GroupObjectPermission.objects.filter(group=role.group).values_list(
+        "permission__content_type__app_label", "permission__codename"
+    )
+    return {f"{app}.{code}" for app, code in [*model_level, *object_level]}
 
 
 def _all_needed(definition: dict[str, Any]) -> set[str]:
@@ -53,8 +64,10 @@ def narrowest_builtin_role(definition: dict[str, Any]) -> AdminRole | None:
     for role in AdminRole.objects.filter(is_builtin=True).select_related("group"):
         perms = role_permissions(role)
         if needed <= perms:
-            candidates.append((len(perms), role.group.name, role))
-    return min(candidates, key=lambda c: c[:2])[2] if candidates else None
+            # Narrowest: fewest rights to change things, then fewest rights at all.
+            writes = sum(1 for perm in perms if ".view_" not in perm)
+            candidates.append((writes, len(perms), role.group.name, role))
+    return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
 def check_run_as(definition: dict[str, Any], role: AdminRole) -> RunAsReport:

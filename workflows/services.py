@@ -7,6 +7,7 @@ a new immutable ``WorkflowVersion``; executions pin the version they ran.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,9 +34,11 @@ class WorkflowInvalid(Exception):
         self.report = report
 
 
-def workflow_check(*, definition: Any, run_as: AdminRole | None) -> tuple[list[Problem], RunAsReport | None]:
+def workflow_check(
+    *, definition: Any, run_as: AdminRole | None, now: datetime | None = None
+) -> tuple[list[Problem], RunAsReport | None]:
     """Every problem with the definition and, when it is well-formed, with the run-as role."""
-    problems = validate_definition(definition)
+    problems = validate_definition(definition, now=now)
     report = None
     if not problems and run_as is not None:
         report = check_run_as(definition, run_as)
@@ -111,7 +114,16 @@ def workflow_update(
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     new_definition = definition if definition is not None else workflow.definition
     new_role = run_as if run_as is not None else workflow.run_as
-    problems, _ = workflow_check(definition=new_definition, run_as=new_role)
+    # An unchanged trigger is judged as of when it was saved: a one-off schedule whose time
+    # has passed must not make every later edit of the workflow impossible.
+    old_trigger = workflow.definition.get("trigger")
+    unchanged = (
+        workflow.current_version is not None
+        and isinstance(new_definition, dict)
+        and new_definition.get("trigger") == old_trigger
+    )
+    as_of = workflow.current_version.created_at if unchanged else None
+    problems, _ = workflow_check(definition=new_definition, run_as=new_role, now=as_of)
     if name is not None:
         if not name.strip():
             problems.insert(0, Problem("name", "This field is required."))
