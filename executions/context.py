@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from directory.choices import ResourceType
-from directory.models import Device, DeviceGroup, DirectoryEvent, User, UserGroup
+from directory.models import CommandRun, Device, DeviceGroup, DirectoryEvent, Policy, User, UserGroup
 from directory.snapshots import snapshot
 
 
@@ -42,13 +42,38 @@ def device_group_data(group: DeviceGroup) -> dict[str, Any]:
     return snapshot(group)
 
 
+def policy_data(policy: Policy) -> dict[str, Any]:
+    return snapshot(policy)
+
+
+def command_run_data(run: CommandRun) -> dict[str, Any]:
+    data = snapshot(run)
+    data["command_name"] = run.command.name
+    data["device_hostname"] = run.device.hostname
+    return data
+
+
 # resource type -> (context key, model, plain-data builder)
 _RESOLVERS: dict[str, tuple[str, type, Any]] = {
     ResourceType.USER: ("user", User, user_data),
     ResourceType.USER_GROUP: ("group", UserGroup, group_data),
     ResourceType.DEVICE: ("device", Device, device_data),
     ResourceType.DEVICE_GROUP: ("device_group", DeviceGroup, device_group_data),
+    ResourceType.POLICY: ("policy", Policy, policy_data),
+    ResourceType.COMMAND_RUN: ("command_run", CommandRun, command_run_data),
 }
+
+# Names each resolved object carries besides its model fields (for the catalogue).
+EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
+    "user": ("id", "display_name", "groups", "devices"),
+    "group": ("id", "member_count"),
+    "device": ("id", "groups", "owner"),
+    "device_group": ("id",),
+    "policy": ("id",),
+    "command_run": ("id", "command_name", "device_hostname"),
+    "command": ("id", "name"),
+}
+CONTEXT_MODELS: dict[str, type] = {key: model for key, model, _ in _RESOLVERS.values()}
 
 
 def _resolve(resource_type: str, object_id: str, fallback: dict[str, Any] | None) -> tuple[str, Any] | None:
@@ -87,8 +112,9 @@ def event_context(event: DirectoryEvent) -> dict[str, Any]:
         resolved = _resolve(resource_type, object_id, fallback)
         if resolved is not None:
             data[resolved[0]] = resolved[1]
-    if "command_name" in snap:
-        data["command_run"] = snap
+    if event.resource_type == ResourceType.COMMAND_RUN:
+        run = data.get("command_run") or snap
+        data["command"] = {"id": run.get("command"), "name": run.get("command_name", "")}
     return data
 
 

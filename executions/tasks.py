@@ -12,7 +12,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -120,7 +120,6 @@ def reenqueue_forgotten(*, now: timezone.datetime | None = None, limit: int = 50
 
 def sweep() -> dict[str, list[int]]:
     """The periodic sweeper (a django-q2 schedule): recover lost work."""
-    close_old_connections()
     from workflows.dispatch import dispatch_pending
 
     return {

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from directory.models import AdminRole
 from workflows.access import can_manage_workflows
 from workflows.models import Workflow, WorkflowVersion
+from workflows.schedules import next_run_times
 from workflows.services import WorkflowInvalid, workflow_check, workflow_create, workflow_set_enabled, workflow_update
 
 
@@ -62,6 +63,14 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ("type", "enabled", "run_as")
     search_fields = ("name", "description")
     inlines = [WorkflowVersionInline]
+    readonly_fields = ("next_runs",)
+
+    @admin.display(description="Next runs (UTC)")
+    def next_runs(self, obj: Workflow) -> str:
+        if obj.pk is None or obj.type != "schedule":
+            return "—"
+        times = next_run_times(obj, 5)
+        return ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in times) if times else "paused (disabled)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return can_manage_workflows(request.user, "workflows.add_workflow")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import close_old_connections
 from django.utils.dateparse import parse_datetime
 
 from workflows.schedules import fire
@@ -10,7 +9,6 @@ from workflows.schedules import fire
 
 def fire_schedule(workflow_id: int, slot: str, **_: object) -> int | None:
     """Called by the workflow's django-q2 Schedule with the slot it was armed for."""
-    close_old_connections()
     slot_at = parse_datetime(slot)
     if slot_at is None:
         raise ValueError(f"Bad slot time {slot!r}")

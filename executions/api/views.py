@@ -21,13 +21,16 @@ from executions.api.serializers import ExecutionDetailSerializer, ExecutionSeria
 from executions.choices import ExecutionStatus
 from executions.models import Execution, StepRun
 from executions.services import execution_cancel
+from workflows.api.permissions import WorkflowPermissionsMixin
 
 
 @extend_schema_view(
     list=extend_schema(summary="List executions (newest first)"),
     retrieve=extend_schema(summary="Get an execution with its steps in run order"),
 )
-class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, KeyflowGenericViewSet):
+class ExecutionViewSet(
+    WorkflowPermissionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, KeyflowGenericViewSet
+):
     """Executions of workflows, newest first."""
 
     queryset = Execution.objects.select_related("workflow", "version", "started_by")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from directory.models import AdminRole, DirectoryEvent
 from executions.models import Execution
 from executions.tasks import run_execution
 from workflows.dispatch import dispatch_events
+from workflows.models import Workflow
 from workflows.services import workflow_create, workflow_set_enabled
 
 pytestmark = pytest.mark.django_db
@@ -224,3 +226,50 @@ def test_bulk_import_dispatches_in_batches(role, administrator, django_assert_ma
     with django_assert_max_num_queries(30):
         assert dispatch_events(ids) == 1000
     assert Execution.objects.count() == 1000
+
+
+def test_sweeper_dispatches_events_whose_dispatch_was_lost(role, administrator, settings):
+    from executions.tasks import sweep
+
+    settings.KEYFLOW_DISPATCH_INLINE = False
+    workflow = event_workflow(role, administrator, "user.created")
+    Workflow.objects.filter(pk=workflow.pk).update(enabled_at=workflow.enabled_at - timedelta(minutes=10))
+    ds.user_create(actor=administrator, username="lost", email="lost@x.com")  # no commit hooks ran: not dispatched
+    event = DirectoryEvent.objects.get(type="user.created")
+    assert event.dispatched_at is None
+    DirectoryEvent.objects.filter(pk=event.pk).update(occurred_at=event.occurred_at - timedelta(minutes=5))
+    result = sweep()
+    assert result["dispatched_events"] == [event.pk]
+    assert Execution.objects.filter(workflow=workflow, event=event).count() == 1
+    assert sweep()["dispatched_events"] == []
+
+
+def test_policy_and_command_events_carry_their_objects(role, administrator, committed):
+    bound = event_workflow(
+        role, administrator, "policy.bound", when="{{ event.policy.name == 'FW' and event.device.hostname == 'h1' }}"
+    )
+    finished = event_workflow(
+        role,
+        administrator,
+        "command.finished",
+        when="{{ event.command.name == 'C' and event.command_run.exit_code == 3 }}",
+    )
+    device = ds.device_create(actor=administrator, hostname="h1", os_family="linux")
+    policy = ds.policy_create(actor=administrator, name="FW", type="firewall")
+    command = ds.command_create(actor=administrator, name="C", script="exit 3")
+    committed(lambda: ds.policy_bind(policy=policy, device=device, actor=administrator))
+    run = ds.command_run_request(command=command, device=device, actor=administrator)
+    committed(lambda: ds.command_run_finish(run=run, exit_code=3, actor=administrator))
+    assert Execution.objects.filter(workflow=bound).count() == 1
+    assert Execution.objects.filter(workflow=finished).count() == 1
+
+
+def test_catalogue_lists_trigger_types_and_event_fields():
+    from workflows.triggers import event_catalogue, trigger_catalogue
+
+    assert [t["key"] for t in trigger_catalogue()] == ["manual", "event", "schedule"]
+    assert "cron" in trigger_catalogue()[2]["schema"]["properties"]
+    events = {e["key"]: e for e in event_catalogue()}
+    assert set(events) == set(EVENT_TYPES)
+    assert {"groups", "devices", "department", "email"} <= set(events["user.created"]["objects"]["user"])
+    assert {"owner", "groups", "hostname"} <= set(events["device.created"]["objects"]["device"])

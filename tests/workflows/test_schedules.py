@@ -117,3 +117,12 @@ def test_once_schedule_fires_once(administrator):
     fire(workflow_id=workflow.pk, slot=when, now=when + timedelta(seconds=1))
     assert _schedule(workflow).repeats == 0
     assert Execution.objects.filter(workflow=workflow).count() == 1
+
+
+def test_workflow_admin_page_shows_next_run_times(client, billing_admin, scheduled):
+    from django.urls import reverse
+
+    client.force_login(billing_admin)
+    page = client.get(reverse("admin:workflows_workflow_change", args=[scheduled.pk])).content.decode()
+    for slot in next_run_times(scheduled, 5):
+        assert slot.strftime("%Y-%m-%d %H:%M") in page
