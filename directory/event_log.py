@@ -7,7 +7,7 @@ events once the transaction that wrote them commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,31 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
         )
     if not rows:
         return []
+    listened = {t for t in {r.type for r in rows} if _is_listened(t)}
+    for row in rows:
+        if row.type not in listened:
+            row.dispatched_at = now  # nothing listens: dispatched as written, no task, no sweep
     events = DirectoryEvent.objects.bulk_create(rows)
-    ids = [e.pk for e in events]  # SQLite ≥ 3.35 and PostgreSQL return ids from bulk_create
-    transaction.on_commit(lambda: events_committed.send(sender=DirectoryEvent, event_ids=ids))
+    # SQLite ≥ 3.35 and PostgreSQL return ids from bulk_create.
+    ids = [e.pk for e in events if e.type in listened]
+    if ids:
+        transaction.on_commit(lambda: events_committed.send(sender=DirectoryEvent, event_ids=ids))
     return events
+
+
+def _is_listened(event_type: str) -> bool:
+    return _listener_check is None or _listener_check(event_type)
+
+
+_listener_check: Callable[[str], bool] | None = None
+
+
+def set_listener_check(check: Callable[[str], bool] | None) -> None:
+    """Let the workflows app say whether any enabled workflow listens to an event type.
+
+    Events nobody listens to are written already dispatched, so a step that changes a user
+    does not cost a dispatch task per transaction. A workflow enabled later does not replay
+    earlier events, so deciding at write time loses nothing.
+    """
+    global _listener_check
+    _listener_check = check

@@ -5,6 +5,12 @@ from typing import Any
 from django.apps import AppConfig
 
 
+def _is_listened(event_type: str) -> bool:
+    from workflows.dispatch import is_listened
+
+    return is_listened(event_type)
+
+
 def _dispatch_committed_events(sender: Any, event_ids: list[int], **kwargs: Any) -> None:
     from workflows.dispatch import on_events_committed
 
@@ -18,6 +24,7 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from directory.event_log import events_committed
+        from directory.event_log import events_committed, set_listener_check
 
         events_committed.connect(_dispatch_committed_events, dispatch_uid="keyflow-dispatch-events")
+        set_listener_check(_is_listened)

@@ -50,6 +50,11 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
             async_task(DISPATCH_TASK, chunk, broker=shared_broker(), task_name=f"dispatch-{chunk[0]}-{len(chunk)}")
 
 
+def is_listened(event_type: str) -> bool:
+    """Does any enabled event workflow start on ``event_type``? (One indexed query.)"""
+    return Workflow.objects.filter(enabled=True, type="event", trigger_event=event_type).exists()
+
+
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:
     when = (workflow.definition.get("trigger") or {}).get("when")
     if when in (None, "", {}):

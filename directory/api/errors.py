@@ -147,7 +147,7 @@ def _translate(exc: Exception) -> Exception:
         # The validators saw no clash but the database did: another request won a race.
         return Conflict("Another change to the same object was saved first; reload and retry.")
     if isinstance(exc, OverflowError | DataError):
-        return exceptions.ValidationError({NON_FIELD: ["A value in the request is out of range."]})
+        return exceptions.ValidationError({NON_FIELD: ["A value in the request is out of range or cannot be stored."]})
     return exc
 
 

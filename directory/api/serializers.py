@@ -32,6 +32,7 @@ from directory.models import (
 _TIMESTAMPS = ("created_at", "updated_at")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
     """A JSON object (custom attributes, policy settings): a list or a string is refused here,
     with the field's name, rather than deep inside a save."""
@@ -41,9 +42,6 @@ class JSONObjectField(serializers.JSONField):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return value
-
-
-extend_schema_field({"type": "object", "additionalProperties": True})(JSONObjectField)
 
 
 class UserSerializer(serializers.ModelSerializer):

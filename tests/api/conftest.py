@@ -85,7 +85,7 @@ def objects(administrator: AbstractUser, manual_workflow: Workflow) -> dict[str,
         "command_run": command_run,
         "channel": channel,
         "role": AdminRole.objects.get(key="read-only"),
-        "event": DirectoryEvent.objects.filter(type="user.created").get(),
+        "event": DirectoryEvent.objects.filter(type="user.created", resource_id=str(user.pk)).get(),
         "workflow": manual_workflow,
         "execution": Execution.objects.get(pk=execution.pk),
     }

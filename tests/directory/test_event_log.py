@@ -132,7 +132,10 @@ def test_a_failing_service_leaves_no_event(make_user, system):
     assert events_after(mark) == []
 
 
-def test_listeners_hear_about_committed_events_only(django_capture_on_commit_callbacks, system):
+def test_listeners_hear_about_committed_events_only(django_capture_on_commit_callbacks, system, monkeypatch):
+    from directory import event_log
+
+    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: True)
     heard: list[list[int]] = []
 
     def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
@@ -166,3 +169,28 @@ def test_one_save_changing_state_lock_and_attributes_writes_each_meaning_once(ma
     ]
     snapshots = {e.type: e.snapshot for e in events_after(mark)}
     assert {s["state"] for s in snapshots.values()} == {"suspended"}  # each carries the final picture
+
+
+def test_events_nobody_listens_to_are_written_dispatched_and_announce_nothing(
+    django_capture_on_commit_callbacks, system, monkeypatch
+):
+    from directory import event_log
+
+    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: event_type == "user.created")
+    heard: list[list[int]] = []
+
+    def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
+        heard.append(event_ids)
+
+    events_committed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            user = services.user_create(actor=system, username="ann", email="ann@example.com")
+            services.user_update(user=user, actor=system, job_title="AE")
+    finally:
+        events_committed.disconnect(listener)
+
+    created = DirectoryEvent.objects.get(type="user.created")
+    updated = DirectoryEvent.objects.get(type="user.updated")
+    assert heard == [[created.pk]]
+    assert created.dispatched_at is None and updated.dispatched_at is not None

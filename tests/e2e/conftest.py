@@ -9,7 +9,9 @@ Why things are set up the way they are:
 * Playwright's sync API keeps an asyncio event loop running in the test thread, and Django
   refuses ORM calls from a thread with a running loop (``SynchronousOnlyOperation``). The test
   thread only ever runs synchronous ORM code between browser steps, so that guard is switched
-  off for this directory with ``DJANGO_ALLOW_ASYNC_UNSAFE``.
+  off with ``DJANGO_ALLOW_ASYNC_UNSAFE`` — from the moment Playwright starts until it stops,
+  not at import: pytest imports this file for ``make test`` too (``-m "not e2e"`` deselects
+  after collection), and the rest of the suite must keep Django's check.
 * ``live_server`` makes every test using it transactional: the database is flushed after each
   test. Flushing re-sends ``post_migrate``, which re-creates the built-in admin roles
   (``directory.apps._sync_roles``), so tests can rely on them; ``builtin_roles`` checks this
@@ -30,7 +32,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from tests.services import CHROMIUM, require_chromium
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -81,9 +83,18 @@ def screenshot_path(request: pytest.FixtureRequest, suffix: str = "") -> Path:
 
 @pytest.fixture(scope="session")
 def playwright_instance() -> Iterator[Playwright]:
+    """Playwright, with Django's async-safety check off for exactly as long as its loop runs."""
     require_chromium()
-    with sync_playwright() as playwright:
-        yield playwright
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            yield playwright
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture(scope="session")

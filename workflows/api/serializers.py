@@ -20,6 +20,22 @@ from workflows.models import Workflow, WorkflowVersion
 from workflows.run_as import check_run_as
 from workflows.schedules import next_run_times
 
+__all__ = [
+    "EXPORT_FORMAT",
+    "ActionTypeSerializer",
+    "EventTypeSerializer",
+    "OperatorSerializer",
+    "RunAsCheckSerializer",
+    "RunInputSerializer",
+    "TriggerTypeSerializer",
+    "ValidateInputSerializer",
+    "ValidationResultSerializer",
+    "WorkflowDetailSerializer",
+    "WorkflowExportSerializer",
+    "WorkflowSerializer",
+    "WorkflowVersionSerializer",
+]
+
 EXPORT_FORMAT = "1.0"
 
 _DEFINITION_HELP = "The workflow document (DSL 1.0); its JSON Schema is at /api/v1/dsl/schema/."
@@ -179,21 +195,26 @@ class ActionTypeSerializer(serializers.Serializer):
 
 
 class TriggerTypeSerializer(serializers.Serializer):
-    """A kind of trigger, with the part of the DSL schema that describes it."""
+    """A kind of trigger, an example, and the part of the DSL schema that describes it."""
 
-    type = serializers.CharField()
+    key = serializers.CharField()
     label = serializers.CharField()
     description = serializers.CharField()
+    example = serializers.DictField(help_text="A trigger object of this kind.")
     schema = serializers.DictField(help_text="JSON Schema of the trigger object.")
 
 
 class EventTypeSerializer(serializers.Serializer):
-    """A directory event type an event workflow can start on, and the names under ``event.``."""
+    """A directory event type an event workflow can start on, and what ``event.`` holds for it."""
 
     key = serializers.CharField()
     resource_type = serializers.CharField()
     description = serializers.CharField()
-    context = serializers.ListField(child=serializers.CharField())
+    common = serializers.ListField(child=serializers.CharField(), help_text="Names every event has.")
+    objects = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Objects under event. (user, group…) and the fields each carries.",
+    )
 
 
 class OperatorSerializer(serializers.Serializer):
@@ -203,20 +224,3 @@ class OperatorSerializer(serializers.Serializer):
     label = serializers.CharField()
     description = serializers.CharField()
     takes_right = serializers.BooleanField()
-
-
-__all__ = [
-    "EXPORT_FORMAT",
-    "ActionTypeSerializer",
-    "EventTypeSerializer",
-    "OperatorSerializer",
-    "RunAsCheckSerializer",
-    "RunInputSerializer",
-    "TriggerTypeSerializer",
-    "ValidateInputSerializer",
-    "ValidationResultSerializer",
-    "WorkflowDetailSerializer",
-    "WorkflowExportSerializer",
-    "WorkflowSerializer",
-    "WorkflowVersionSerializer",
-]

@@ -25,14 +25,13 @@ from rest_framework.serializers import BaseSerializer
 
 from directory.api.base import KeyflowAPIView, KeyflowModelViewSet
 from directory.api.errors import Conflict, ErrorSerializer, InvalidInput
-from directory.event_types import COMMON_CONTEXT, EVENT_TYPES
 from executions.api.serializers import ExecutionDetailSerializer
 from executions.choices import TriggerKind
 from executions.services import IdempotencyConflict
 from workflows.actions.registry import all_actions
 from workflows.api import serializers
 from workflows.api.filters import WorkflowFilter
-from workflows.choices import WorkflowType
+from workflows.api.permissions import WorkflowPermissionsMixin
 from workflows.dsl import load_schema
 from workflows.models import Workflow
 from workflows.operators import all_operators
@@ -46,6 +45,7 @@ from workflows.services import (
     workflow_set_enabled,
     workflow_update,
 )
+from workflows.triggers import event_catalogue, trigger_catalogue
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -104,7 +104,7 @@ def _idempotency_key(request: Request) -> str | None:
     ),
     destroy=extend_schema(summary="Delete a workflow, its versions, schedule and execution history"),
 )
-class WorkflowViewSet(KeyflowModelViewSet):
+class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
     """Workflows. Writes and runs need an Administrator role's permissions."""
 
     queryset = Workflow.objects.select_related("run_as__group", "current_version")
@@ -313,9 +313,12 @@ class WorkflowViewSet(KeyflowModelViewSet):
 
 
 class _CatalogueView(KeyflowAPIView):
-    """The building blocks of workflows: visible to whoever may view workflows."""
+    """The building blocks of workflows: visible to whoever may view workflows. Each is a short,
+    fixed list, returned whole (no pagination, no filters)."""
 
     perm_model = ("workflows", "workflow")
+    pagination_class = None
+    filter_backends: list[Any] = []
 
 
 class ActionCatalogueView(_CatalogueView):
@@ -329,52 +332,24 @@ class ActionCatalogueView(_CatalogueView):
         return Response(serializers.ActionTypeSerializer(entries, many=True).data)
 
 
-_TRIGGER_LABELS = {
-    WorkflowType.MANUAL: "Run by an admin from the UI, the API or the shell, with input JSON.",
-    WorkflowType.EVENT: "Run once per matching directory event.",
-    WorkflowType.SCHEDULE: "Run on a cron schedule in a time zone, or once at a time.",
-}
-
-
 class TriggerCatalogueView(_CatalogueView):
     @extend_schema(
         operation_id="catalog_triggers",
-        summary="Kinds of trigger, with their part of the DSL schema",
+        summary="Kinds of trigger, with an example and their part of the DSL schema",
         responses=serializers.TriggerTypeSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        defs = load_schema()["$defs"]
-        entries = []
-        for choice in WorkflowType:
-            schema = defs.get(f"{choice.value}_trigger", {})
-            entries.append(
-                {
-                    "type": choice.value,
-                    "label": choice.label,
-                    "description": schema.get("description") or _TRIGGER_LABELS[choice],
-                    "schema": schema,
-                }
-            )
-        return Response(serializers.TriggerTypeSerializer(entries, many=True).data)
+        return Response(serializers.TriggerTypeSerializer(trigger_catalogue(), many=True).data)
 
 
 class EventCatalogueView(_CatalogueView):
     @extend_schema(
         operation_id="catalog_events",
-        summary="Directory event types an event workflow can start on",
+        summary="Directory event types an event workflow can start on, with the fields each event carries",
         responses=serializers.EventTypeSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        entries = [
-            {
-                "key": event_type.key,
-                "resource_type": event_type.resource_type,
-                "description": event_type.description,
-                "context": [*COMMON_CONTEXT, *event_type.context],
-            }
-            for event_type in EVENT_TYPES.values()
-        ]
-        return Response(serializers.EventTypeSerializer(entries, many=True).data)
+        return Response(serializers.EventTypeSerializer(event_catalogue(), many=True).data)
 
 
 class OperatorCatalogueView(_CatalogueView):
