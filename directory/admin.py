@@ -477,3 +477,7 @@ class AdminRoleAdmin(admin.ModelAdmin):
             actor=request.user,
         )
         _adopt(obj, role)
+
+
+# Admin accounts (Django auth users) with one role each; imported here so autodiscover finds it.
+from directory import admin_accounts  # noqa: E402, F401

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from directory.models import AdminRole
 from workflows.access import can_manage_workflows
 from workflows.models import Workflow, WorkflowVersion
+from workflows.run_as import check_run_as
 from workflows.schedules import next_run_times
 from workflows.services import WorkflowInvalid, workflow_check, workflow_create, workflow_set_enabled, workflow_update
 
@@ -107,6 +108,11 @@ class WorkflowAdmin(admin.ModelAdmin):
             raise ValueError(str(exc)) from exc
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
         obj._state.adding = False
+        report = check_run_as(saved.definition, saved.run_as)
+        if report.narrowest_role is not None:
+            messages.info(request, f"Narrowest built-in role that covers this workflow: {report.narrowest_role.name}.")
+        for warning in report.warnings:
+            messages.warning(request, warning)
 
     def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
         from workflows.services import workflow_delete

@@ -129,3 +129,22 @@ def test_cancel_action_is_for_administrators_only(client, callers, workflow, who
     assert ('value="cancel"' in page.content.decode()) is may_cancel
     client.post(url, {"action": "cancel", "_selected_action": [execution.pk]})
     assert Execution.objects.get(pk=execution.pk).status == ("cancelled" if may_cancel else "queued")
+
+
+def test_admin_save_names_the_narrowest_role_and_warns_about_broad_ones(client, administrator):
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:workflows_workflow_add"),
+        {
+            "name": "broad",
+            "description": "",
+            "run_as": AdminRole.objects.get(key="administrator").pk,
+            "enabled": "on",
+            "definition": json.dumps(DEFINITION),
+            **INLINE,
+        },
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert "Narrowest built-in role that covers this workflow: Help Desk." in shown
+    assert "Administrator is broader than this workflow needs; Help Desk covers every action it runs." in shown
