@@ -379,3 +379,14 @@ def test_run_as_role_without_object_permission_fails_step_and_changes_nothing(ma
     assert execution.status == "failed"
     assert execution.steps.get().error == "run-as role Manager may not suspend user ann@example.com"
     assert User.objects.get(pk=ann.pk).state == "active"
+
+
+def test_idempotent_retry_after_disable_returns_the_first_execution(make_workflow, administrator):
+    from workflows.services import workflow_run, workflow_set_enabled
+
+    workflow = make_workflow([{"a": {"call": "test.big", "with": {"size": 1}}}])
+    first = workflow_run(workflow=workflow, input={}, actor=administrator, idempotency_key="k-1")
+    workflow = workflow_set_enabled(workflow=workflow, enabled=False, actor=administrator)
+    again = workflow_run(workflow=workflow, input={}, actor=administrator, idempotency_key="k-1")
+    assert again.pk == first.pk
+    assert Execution.objects.count() == 1
