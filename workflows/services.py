@@ -22,7 +22,7 @@ from executions.services import IdempotencyConflict, execution_start
 from workflows.choices import WorkflowType
 from workflows.dsl import Problem, validate_definition
 from workflows.models import Workflow, WorkflowVersion
-from workflows.run_as import RunAsReport, check_run_as
+from workflows.run_as import RunAsReport, check_run_as, role_permissions
 
 
 class WorkflowInvalid(Exception):
@@ -46,6 +46,22 @@ def workflow_check(
     if run_as is None:
         problems = [*problems, Problem("run_as", "Choose the role this workflow runs as.")]
     return problems, report
+
+
+def run_as_beyond_actor(run_as: AdminRole | None, actor: Any) -> list[Problem]:
+    """Refuse a run-as role that could do more than the admin choosing it.
+
+    Otherwise an Administrator could have a workflow act as Administrator with Billing and so
+    reach what their own role withholds. Superusers and the system (no admin account) may
+    choose any role.
+    """
+    if run_as is None or not getattr(actor, "pk", None) or getattr(actor, "is_superuser", False):
+        return []
+    beyond = sorted(role_permissions(run_as) - actor.get_all_permissions())
+    if not beyond:
+        return []
+    shown = ", ".join(beyond[:5]) + (f" and {len(beyond) - 5} more" if len(beyond) > 5 else "")
+    return [Problem("run_as", f"Run-as role {run_as.name} holds permissions you do not: {shown}.")]
 
 
 def _derived_fields(definition: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +88,7 @@ def workflow_create(
 ) -> Workflow:
     """Create a workflow and its version 1; enabled unless asked otherwise."""
     problems, _ = workflow_check(definition=definition, run_as=run_as)
+    problems = [*run_as_beyond_actor(run_as, actor), *problems]
     if Workflow.objects.filter(name=name).exists():
         problems = [Problem("name", "A workflow with this name already exists."), *problems]
     if not name.strip():
@@ -124,6 +141,8 @@ def workflow_update(
     )
     as_of = workflow.current_version.created_at if unchanged else None
     problems, _ = workflow_check(definition=new_definition, run_as=new_role, now=as_of)
+    if run_as is not None and run_as.pk != workflow.run_as_id:
+        problems = [*run_as_beyond_actor(run_as, actor), *problems]
     if name is not None:
         if not name.strip():
             problems.insert(0, Problem("name", "This field is required."))

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from rest_framework import exceptions, pagination, parsers, permissions, views, viewsets
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, filters, pagination, parsers, permissions, views, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
@@ -29,6 +31,7 @@ __all__ = [
     "KeyflowJSONParser",
     "KeyflowModelViewSet",
     "KeyflowPagination",
+    "StableOrderingFilter",
     "api_actor",
 ]
 
@@ -57,6 +60,25 @@ class KeyflowPagination(pagination.LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` (or the model's default order) with the primary key as the last tie-breaker.
+
+    Sorted by a field many rows share (``state``, ``status``, a timestamp), the database may
+    return equal rows in any order, and differently for each page: limit/offset pages would then
+    repeat some rows and never show others.
+    """
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[Any]:
+        ordering = list(
+            super().get_ordering(request, queryset, view) or queryset.query.order_by or queryset.model._meta.ordering
+        )
+        keys = {"pk", queryset.model._meta.pk.name}
+        if not any(isinstance(field, str) and field.lstrip("-") in keys for field in ordering):
+            descending = bool(ordering) and isinstance(ordering[-1], str) and ordering[-1].startswith("-")
+            ordering.append("-pk" if descending else "pk")
+        return ordering
 
 
 class KeyflowJSONParser(parsers.JSONParser):
@@ -112,6 +134,7 @@ class _KeyflowAPIMixin:
 
     parser_classes = [KeyflowJSONParser]
     permission_classes = [ActionPermissions]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
     pagination_class = KeyflowPagination
     schema = KeyflowAutoSchema()
 

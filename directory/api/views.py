@@ -22,6 +22,7 @@ from rest_framework.serializers import BaseSerializer
 from directory import role_services, services
 from directory.api import filters, serializers
 from directory.api.base import KeyflowGenericViewSet, KeyflowModelViewSet, api_actor
+from directory.choices import UserState
 from directory.models import (
     AdminRole,
     Command,
@@ -77,6 +78,45 @@ class _ServiceViewSet(KeyflowModelViewSet):
         type(self).delete_service(actor=api_actor(self.request), **{self.instance_kwarg: instance})
 
 
+class _GroupViewSet(_ServiceViewSet):
+    """CRUD plus the ``members`` endpoints of a group kind: list them (paginated), add one, remove one.
+
+    User groups and device groups work the same way and differ only in names, so the logic is
+    here once; each viewset keeps its own ``@action``/``@extend_schema`` declarations, because
+    operation ids and summaries are part of the API contract and should be read where they are.
+    The member is ``<member_kwarg>=`` to the services, as the group is ``<instance_kwarg>=``.
+    """
+
+    member_model: type[Model]
+    member_kwarg: str = ""
+    member_ordering: str = ""
+    member_serializer: type[BaseSerializer]
+    member_input_serializer: type[BaseSerializer]
+    add_member_service: Any = None
+    remove_member_service: Any = None
+
+    def _members(self, request: Request) -> Response:
+        group = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(group.members.order_by(self.member_ordering))
+            return self.get_paginated_response(self.member_serializer(page, many=True).data)
+        body = self.member_input_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changed = type(self).add_member_service(
+            **{self.instance_kwarg: group, self.member_kwarg: body.validated_data[self.member_kwarg]},
+            actor=api_actor(request),
+        )
+        return Response({"changed": changed}, status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK)
+
+    def _remove_member(self, request: Request, member_id: str) -> Response:
+        group = self.get_object()
+        member = get_object_or_404(self.member_model, pk=_member_pk(member_id))
+        type(self).remove_member_service(
+            **{self.instance_kwarg: group, self.member_kwarg: member}, actor=api_actor(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # --- users ---------------------------------------------------------------------------------------
 
 
@@ -99,20 +139,26 @@ class UserViewSet(_ServiceViewSet):
     perm_model = ("directory", "user")
     operation_prefix = "users"
     create_service = services.user_create
+    update_service = services.user_update
     delete_service = services.user_delete
     instance_kwarg = "user"
 
-    def perform_update(self, serializer: BaseSerializer) -> None:
-        state = serializer.validated_data.get("state")
-        if state is not None and state != serializer.instance.state:
-            self._require_state_permission()
-        user = services.user_update(
-            user=serializer.instance, actor=api_actor(self.request), **serializer.validated_data
-        )
-        serializer.instance = _reread(self, user)
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        self._check_state_change(serializer.validated_data.get("state"), UserState.STAGED)
+        super().perform_create(serializer)
 
-    def _require_state_permission(self) -> None:
-        if not self.request.user.has_perm("directory.change_user_state"):
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        self._check_state_change(serializer.validated_data.get("state"), serializer.instance.state)
+        super().perform_update(serializer)
+
+    def _check_state_change(self, state: str | None, current: str) -> None:
+        """Any state but the current one (staged, for a new user) is activating or suspending, which
+        needs its own permission: creating a user straight into ``active`` is activating them."""
+        if (
+            state is not None
+            and state != current
+            and not self.user_may(self.request.user, "directory.change_user_state")
+        ):
             raise exceptions.PermissionDenied("Your role may not activate or suspend users.")
 
 
@@ -127,7 +173,7 @@ class UserViewSet(_ServiceViewSet):
     partial_update=extend_schema(summary="Change some of a user group's fields"),
     destroy=extend_schema(summary="Delete a user group (its members stay in the directory)"),
 )
-class UserGroupViewSet(_ServiceViewSet):
+class UserGroupViewSet(_GroupViewSet):
     """User groups and their members."""
 
     queryset = UserGroup.objects.annotate(member_count=Count("members"))
@@ -147,6 +193,13 @@ class UserGroupViewSet(_ServiceViewSet):
     update_service = services.group_update
     delete_service = services.group_delete
     instance_kwarg = "group"
+    member_model = User
+    member_kwarg = "user"
+    member_ordering = "username"
+    member_serializer = serializers.UserSummarySerializer
+    member_input_serializer = serializers.UserMemberSerializer
+    add_member_service = services.group_add_member
+    remove_member_service = services.group_remove_member
 
     @extend_schema(
         methods=["GET"],
@@ -163,14 +216,7 @@ class UserGroupViewSet(_ServiceViewSet):
     )
     @action(detail=True, methods=["get", "post"], filter_backends=[])
     def members(self, request: Request, pk: str | None = None) -> Response:
-        group = self.get_object()
-        if request.method == "GET":
-            page = self.paginate_queryset(group.members.order_by("username"))
-            return self.get_paginated_response(serializers.UserSummarySerializer(page, many=True).data)
-        body = serializers.UserMemberSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        changed = services.group_add_member(group=group, user=body.validated_data["user"], actor=api_actor(request))
-        return Response({"changed": changed}, status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK)
+        return self._members(request)
 
     @extend_schema(
         operation_id="user_groups_members_remove",
@@ -181,10 +227,7 @@ class UserGroupViewSet(_ServiceViewSet):
     )
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[^/.]+)", filter_backends=[])
     def remove_member(self, request: Request, pk: str | None = None, user_id: str = "") -> Response:
-        group = self.get_object()
-        user = get_object_or_404(User, pk=_member_pk(user_id))
-        services.group_remove_member(group=group, user=user, actor=api_actor(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._remove_member(request, user_id)
 
 
 # --- devices and device groups -------------------------------------------------------------------
@@ -221,7 +264,7 @@ class DeviceViewSet(_ServiceViewSet):
     partial_update=extend_schema(summary="Change some of a device group's fields"),
     destroy=extend_schema(summary="Delete a device group"),
 )
-class DeviceGroupViewSet(_ServiceViewSet):
+class DeviceGroupViewSet(_GroupViewSet):
     """Device groups and their members."""
 
     queryset = DeviceGroup.objects.annotate(member_count=Count("members"))
@@ -241,6 +284,13 @@ class DeviceGroupViewSet(_ServiceViewSet):
     update_service = services.device_group_update
     delete_service = services.device_group_delete
     instance_kwarg = "device_group"
+    member_model = Device
+    member_kwarg = "device"
+    member_ordering = "hostname"
+    member_serializer = serializers.DeviceSummarySerializer
+    member_input_serializer = serializers.DeviceMemberSerializer
+    add_member_service = services.device_group_add_member
+    remove_member_service = services.device_group_remove_member
 
     @extend_schema(
         methods=["GET"],
@@ -257,16 +307,7 @@ class DeviceGroupViewSet(_ServiceViewSet):
     )
     @action(detail=True, methods=["get", "post"], filter_backends=[])
     def members(self, request: Request, pk: str | None = None) -> Response:
-        device_group = self.get_object()
-        if request.method == "GET":
-            page = self.paginate_queryset(device_group.members.order_by("hostname"))
-            return self.get_paginated_response(serializers.DeviceSummarySerializer(page, many=True).data)
-        body = serializers.DeviceMemberSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        changed = services.device_group_add_member(
-            device_group=device_group, device=body.validated_data["device"], actor=api_actor(request)
-        )
-        return Response({"changed": changed}, status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK)
+        return self._members(request)
 
     @extend_schema(
         operation_id="device_groups_members_remove",
@@ -277,10 +318,7 @@ class DeviceGroupViewSet(_ServiceViewSet):
     )
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<device_id>[^/.]+)", filter_backends=[])
     def remove_member(self, request: Request, pk: str | None = None, device_id: str = "") -> Response:
-        device_group = self.get_object()
-        device = get_object_or_404(Device, pk=_member_pk(device_id))
-        services.device_group_remove_member(device_group=device_group, device=device, actor=api_actor(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._remove_member(request, device_id)
 
 
 # --- policies and commands -----------------------------------------------------------------------

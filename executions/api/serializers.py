@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from executions.models import Execution, StepRun
+from executions.recording import redact
 
 
 @extend_schema_field({"description": "Any JSON value (rendered params, outputs may be objects, lists or null)."})
@@ -50,6 +51,13 @@ class ExecutionSerializer(serializers.ModelSerializer):
     started_by = serializers.CharField(source="started_by.get_username", read_only=True, allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     input = AnyJSONField(read_only=True)
+
+    def to_representation(self, instance: Execution) -> dict:
+        """Run input is stored as given (the runner needs it) but shown with secret-looking keys
+        redacted, as step inputs are: Read Only and Manager admins can read execution history."""
+        data = super().to_representation(instance)
+        data["input"] = redact(data.get("input"))
+        return data
 
     class Meta:
         model = Execution

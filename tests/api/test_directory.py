@@ -246,3 +246,22 @@ def test_deleting_a_user(admin_api: APIClient, objects: dict[str, Any]) -> None:
     assert not User.objects.filter(pk=user.pk).exists()
     assert admin_api.get(f"/api/v1/users/{user.pk}/").status_code == 404
     assert DirectoryEvent.objects.filter(type="user.deleted", resource_id=str(user.pk)).exists()
+
+
+@pytest.mark.parametrize(("state", "status"), [("active", 403), ("suspended", 403), ("staged", 201)])
+def test_creating_a_user_in_a_state_needs_the_state_permission(
+    client_for: Any, help_desk_admin: Any, state: str, status: int
+) -> None:
+    """Help Desk may create users but not activate or suspend them: creating a user straight
+    into ``active`` or ``suspended`` is that, as the admin's add form (state read-only) agrees."""
+    body = {"username": "cy", "email": "cy@example.com", "state": state}
+    response = client_for(help_desk_admin).post("/api/v1/users/", body, format="json")
+    assert response.status_code == status, response.content
+    assert User.objects.filter(username="cy").exists() == (status == 201)
+
+
+def test_administrator_may_create_an_active_user(admin_api: APIClient) -> None:
+    body = {"username": "cy", "email": "cy@example.com", "state": "active"}
+    response = admin_api.post("/api/v1/users/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["state"] == "active"

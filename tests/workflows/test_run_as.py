@@ -128,3 +128,24 @@ def test_role_change_takes_effect_between_executions(administrator):
     assert run_execution(third.pk, heartbeat=False) == "succeeded"
     ann.refresh_from_db()
     assert ann.job_title == "X"
+
+
+def test_an_administrator_may_not_pick_a_broader_run_as_role(administrator, billing_admin):
+    with pytest.raises(WorkflowInvalid) as info:
+        workflow_create(
+            name="w", definition=_doc(RETITLE), run_as=role("administrator-with-billing"), actor=administrator
+        )
+    problem = info.value.problems[0]
+    assert problem.path == "run_as"
+    assert problem.message.startswith("Run-as role Administrator with Billing holds permissions you do not: ")
+    assert "directory.manage_billing" in problem.message or "more" in problem.message
+
+    # Narrower or equal roles are fine, and a billing admin may choose billing.
+    workflow = workflow_create(name="w", definition=_doc(RETITLE), run_as=role("help-desk"), actor=administrator)
+    from workflows.services import workflow_update
+
+    with pytest.raises(WorkflowInvalid):
+        workflow_update(workflow=workflow, actor=administrator, run_as=role("administrator-with-billing"))
+    workflow_update(workflow=workflow, actor=billing_admin, run_as=role("administrator-with-billing"))
+    workflow.refresh_from_db()
+    assert workflow.run_as.key == "administrator-with-billing"

@@ -136,15 +136,19 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         body = serializers.WorkflowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        return self._create(
+            request,
+            name=data["name"],
+            description=data.get("description", ""),
+            definition=data["definition"],
+            run_as=data["run_as"],
+            enabled=data.get("enabled", True),
+        )
+
+    def _create(self, request: Request, **fields: Any) -> Response:
+        """Create through the service (create and import): its problems as a 400, else a 201 detail."""
         try:
-            workflow = workflow_create(
-                name=data["name"],
-                description=data.get("description", ""),
-                definition=data["definition"],
-                run_as=data["run_as"],
-                enabled=data.get("enabled", True),
-                actor=request.user,
-            )
+            workflow = workflow_create(actor=request.user, **fields)
         except WorkflowInvalid as exc:
             raise invalid_workflow(exc) from exc
         return self._detail(workflow, status.HTTP_201_CREATED)
@@ -295,18 +299,8 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         body = serializers.WorkflowExportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            workflow = workflow_create(
-                name=data["name"],
-                description=data["description"],
-                definition=data["definition"],
-                run_as=data["run_as"],
-                enabled=data["enabled"],
-                actor=request.user,
-            )
-        except WorkflowInvalid as exc:
-            raise invalid_workflow(exc) from exc
-        return self._detail(workflow, status.HTTP_201_CREATED)
+        fields = ("name", "description", "definition", "run_as", "enabled")
+        return self._create(request, **{name: data[name] for name in fields})
 
 
 # --- the catalogue ----------------------------------------------------------------------------------------
