@@ -135,15 +135,18 @@ def _manual_workflow() -> Any:
 
 def manual(n: int, latency_runs: int, workers: int) -> dict[str, Any]:
     ds.users_import(
-        rows=[{"username": f"m{i}", "email": f"m{i}@bench.example"} for i in range(n + latency_runs)], actor=ACTOR
+        rows=[{"username": f"m{i}", "email": f"m{i}@bench.example"} for i in range(n + latency_runs)]
+        + [{"username": f"d{i}", "email": f"d{i}@bench.example"} for i in range(n // 2)],
+        actor=ACTOR,
     )
     workflow = _manual_workflow()
     # Drain: a backlog queued while no worker runs, then the cluster starts — the workers' own rate.
     drain_ids = [workflow_run(workflow=workflow, input={"user": f"d{i}"}, actor=None).pk for i in range(n // 2)]
     with cluster(workers):
         _wait_finished(drain_ids, 600)
-        spans = list(Execution.objects.filter(pk__in=drain_ids).values_list("started_at", "finished_at"))
-        drain_s = (max(f for _, f in spans) - min(s for s, _ in spans)).total_seconds()
+        spans = list(Execution.objects.filter(pk__in=drain_ids).values_list("started_at", "finished_at", "status"))
+        drain_s = (max(f for _, f, _ in spans) - min(s for s, _, _ in spans)).total_seconds()
+        drain_failed = sum(1 for *_, status in spans if status != "succeeded")
 
         warm = workflow_run(workflow=workflow, input={"user": "m0"}, actor=None)
         _wait_finished([warm.pk], 60)
@@ -173,6 +176,7 @@ def manual(n: int, latency_runs: int, workers: int) -> dict[str, Any]:
         "manual_enqueue_per_s": n / enqueue_s,
         "manual_executions_per_s": n / wall,
         "manual_drain_executions_per_s": len(drain_ids) / drain_s,
+        "manual_drain_failed": drain_failed,
         "manual_burst_p50_ms": _pct([(f - q).total_seconds() * 1000 for q, f, _ in rows], 0.5),
         "manual_burst_p95_ms": _pct([(f - q).total_seconds() * 1000 for q, f, _ in rows], 0.95),
         "manual_paced_p50_ms": _pct(paced, 0.5),

@@ -7,6 +7,20 @@ directory change without its record; a resumed execution finds the StepRuns that
 did not. Decisions are recorded too — the branch a switch took, the items a loop iterated —
 so a resumed run takes the same route even if the directory changed meanwhile.
 
+Group commit: consecutive steps may share one database transaction for at most
+``KEYFLOW_GROUP_COMMIT_SECONDS``. The default, 0, commits the group before every step, so each
+step is durable before the next one starts; the claim still rides in the first step's
+transaction and the final status in the last, which saves write transactions. A budget above 0
+helps SQLite, whose single write lock is handed over at every commit (a waiting writer sleeps in
+SQLite's busy handler), at the price of re-running the group's steps if the worker dies.
+Either way each step runs in its own savepoint, so a step is all-or-nothing as before: its
+directory changes and its StepRun are released (or rolled back) together, and a resumed
+execution finds either both or neither. The group is committed before a retry sleeps (never
+sleep holding the write lock), around an action whose class sets ``commits_alone`` (its side
+effects leave the database, so its record must be durable at once), when the budget is spent,
+and at the end. A cancel made elsewhere waits for the write lock, so it is seen at most one
+budget later.
+
 Timeouts are deadlines: an action receives ``ctx.deadline`` (HTTP calls use it as their
 timeout) and a step that overruns is failed and its transaction rolled back. Python cannot
 safely interrupt a thread in the middle of a database write, so a step is never killed
@@ -23,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from directory.actors import Actor
@@ -40,6 +54,9 @@ from workflows.expressions import ExpressionError, render_value
 logger = logging.getLogger("keyflow.runner")
 
 Scope = dict[str, Any]
+
+# Checked before every step: a plain query (the ORM spent longer building it than SQLite answering).
+_CANCEL_SQL = f'SELECT "cancel_requested" FROM "{Execution._meta.db_table}" WHERE "id" = %s'
 
 
 @dataclass(frozen=True)
@@ -95,15 +112,25 @@ class Runner:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         membership: Callable[[Any, Any], bool] | None = None,
+        claim: bool = False,
     ) -> None:
         self.execution = execution
+        # ``claim``: the execution is still queued; the runner claims it in its first group
+        # transaction (one write transaction fewer per execution). A claim that rolls back with a
+        # broken group is noted, so the final status is still written (see ``_finish``).
+        self.claim = claim
+        self._claim_durable = not claim
+        self._group: transaction.Atomic | None = None
+        self._group_started = 0.0
+        self.group_budget = settings.KEYFLOW_GROUP_COMMIT_SECONDS
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
         self.membership = membership
         self.scope = base_scope(execution)
         # A first run has nothing recorded yet; only a resumed one needs to read its steps.
-        prior_steps = execution.steps.all() if execution.run_count > 1 else []
+        runs_before = execution.run_count - (0 if claim else 1)
+        prior_steps = execution.steps.all() if runs_before > 0 else []
         self.done: dict[str, StepRun] = {s.key: s for s in prior_steps}
         self.sequence = max((s.sequence for s in self.done.values()), default=0)
         for step in sorted(self.done.values(), key=lambda s: s.sequence):
@@ -121,24 +148,80 @@ class Runner:
 
     # --- the whole execution --------------------------------------------------------------
 
-    def run(self) -> str:
-        """Interpret the definition and write the final status; returns it."""
+    def run(self) -> str | None:
+        """Interpret the definition and write the final status; returns it.
+
+        Whatever ends the run — success, a stop, a crash, even a ``BaseException`` such as a
+        worker being told to exit — the open group is closed first: committed if its steps are
+        whole (each failed step already rolled back to its own savepoint), rolled back by Django
+        if a query outside any step's savepoint failed. Either way no change is kept without
+        its record.
+        """
         try:
-            self.run_block(self.definition.get("do", []), Where("do", "do"), self.scope)
-        except ExecutionCancelled as stop:
-            return self._finish(ExecutionStatus.CANCELLED, stop.message)
-        except ExecutionStopped as stop:
-            return self._finish(ExecutionStatus.FAILED, stop.message)
-        except Exception as exc:  # a bug must still end the execution, with its reason
-            logger.exception("execution %s crashed", self.execution.pk)
-            return self._finish(ExecutionStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
-        return self._finish(ExecutionStatus.SUCCEEDED, "")
+            if self.claim and not self._claim_in_group():
+                return None
+            try:
+                self.run_block(self.definition.get("do", []), Where("do", "do"), self.scope)
+            except ExecutionCancelled as stop:
+                return self._finish(ExecutionStatus.CANCELLED, stop.message)
+            except ExecutionStopped as stop:
+                return self._finish(ExecutionStatus.FAILED, stop.message)
+            except Exception as exc:  # a bug must still end the execution, with its reason
+                logger.exception("execution %s crashed", self.execution.pk)
+                self._commit_group()  # a broken transaction must not take the final status with it
+                return self._finish(ExecutionStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            return self._finish(ExecutionStatus.SUCCEEDED, "")
+        finally:
+            self._commit_group()
+
+    def _claim_in_group(self) -> bool:
+        """Claim the queued execution (``queued → running``) in the first group; False if not ours."""
+        from executions.tasks import claim_update
+
+        self._open_group()
+        if claim_update(self.execution.pk):
+            return True
+        self._commit_group()  # nothing was written
+        return False
 
     def _finish(self, status: str, error: str) -> str:
-        Execution.objects.filter(pk=self.execution.pk, status=ExecutionStatus.RUNNING).update(
-            status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+        """Write the final status, in the open group if there is one (one commit fewer).
+
+        If the group broke and rolled back with the claim in it, the execution is queued again;
+        it is ended all the same (its steps rolled back with it), so a crash is not retried forever.
+        """
+        if self._group is not None and connection.needs_rollback:
+            self._commit_group()  # Django rolls a broken group back; the status goes in on its own
+        statuses = (
+            [ExecutionStatus.RUNNING] if self._claim_durable else [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]
+        )
+        now = timezone.now()
+        Execution.objects.filter(pk=self.execution.pk, status__in=statuses).update(
+            status=status, error=error, finished_at=now, heartbeat_at=now
         )
         return status
+
+    # --- group commit ---------------------------------------------------------------------
+
+    def _open_group(self) -> None:
+        """Start a group transaction unless one is open (see the module docstring)."""
+        if self._group is None:
+            group = transaction.atomic()
+            group.__enter__()
+            self._group, self._group_started = group, time.monotonic()
+
+    def _commit_group(self) -> None:
+        """End the open group: commit it (Django rolls it back instead if a query in it failed)."""
+        if self._group is not None:
+            group, self._group = self._group, None
+            committing = not connection.needs_rollback
+            group.__exit__(None, None, None)
+            self._claim_durable = self._claim_durable or committing
+
+    def _group_spent(self) -> None:
+        """Commit the group if it has been open for its budget."""
+        if self._group is not None and time.monotonic() - self._group_started >= self.group_budget:
+            self._commit_group()
 
     # --- blocks and tasks -----------------------------------------------------------------
 
@@ -153,6 +236,8 @@ class Runner:
         if prior is not None and (kind == "call" or prior.status == StepStatus.SKIPPED):
             return  # committed before a restart: already in scope, never run twice
         if prior is None:
+            self._group_spent()
+            self._open_group()
             self._check_cancel(name, kind, task, where)
             if "if" in task and not self._condition(task["if"], scope, f"{where.path}.if"):
                 self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.GUARD_FALSE)
@@ -172,7 +257,10 @@ class Runner:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _check_cancel(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        if Execution.objects.filter(pk=self.execution.pk, cancel_requested=True).exists():
+        with connection.cursor() as cursor:
+            cursor.execute(_CANCEL_SQL, [self.execution.pk])
+            row = cursor.fetchone()
+        if row is not None and row[0]:
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
 
@@ -182,6 +270,11 @@ class Runner:
         action = get_action(task["call"])
         if action is None:
             raise ExecutionFailed(f"{where.path}.call: unknown action {task['call']!r}")
+        alone = action.commits_alone
+        if alone:
+            # What ran before is durable before the side effect happens; the step then runs in
+            # its own transaction (its ``atomic`` below), committed with its record at once.
+            self._commit_group()
         policy = RetryPolicy.from_task(task)
         timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
         started_at = timezone.now()
@@ -209,6 +302,8 @@ class Runner:
                         attempts=attempt,
                         started_at=started_at,
                     )
+                if alone:
+                    self._commit_group()
                 return
             except ExecutionStopped:
                 raise
@@ -221,7 +316,10 @@ class Runner:
                 logger.exception("step %s of execution %s raised", where.path, self.execution.pk)
                 message, retryable = f"internal error: {type(exc).__name__}: {exc}", False
             if retryable and attempt < policy.max_attempts:
+                self._commit_group()  # never sleep holding the write lock
                 self.sleep(policy.delay(attempt, self.rng))
+                if not alone:
+                    self._open_group()
                 continue
             break
         self._record(
@@ -235,6 +333,8 @@ class Runner:
             attempts=attempt,
             started_at=started_at,
         )
+        if alone:
+            self._commit_group()
         if task.get("on_error") == "continue":
             return
         raise ExecutionFailed(f"Step {where.path} failed: {message}")

@@ -48,7 +48,15 @@ class Heartbeat(threading.Thread):
 
 
 def claim(execution_id: int) -> bool:
-    """Take a queued execution for this worker; False if it is not (or no longer) queued."""
+    """Take a queued execution for this worker; False if it is not (or no longer) queued.
+
+    Workers claim in the runner's first transaction instead (``Runner(claim=True)``).
+    """
+    return claim_update(execution_id)
+
+
+def claim_update(execution_id: int) -> bool:
+    """The claim's conditional update, in the caller's transaction (the runner's first group)."""
     now = timezone.now()
     return bool(
         Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED, cancel_requested=False).update(
@@ -64,16 +72,20 @@ def run_execution(execution_id: int, heartbeat: bool = True) -> str | None:
     """Claim and run one execution; returns its final status, or None if it was not ours to run."""
     from executions.runner import Runner
 
-    if not claim(execution_id):
+    # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
+    execution = (
+        Execution.objects.select_related("workflow__run_as__group", "workflow__run_as__principal", "version", "event")
+        .filter(pk=execution_id, status=ExecutionStatus.QUEUED, cancel_requested=False)
+        .first()
+    )
+    if execution is None:
         return None
-    execution = Execution.objects.select_related(
-        "workflow__run_as__group", "workflow__run_as__principal", "version", "event"
-    ).get(pk=execution_id)
+    runner = Runner(execution, claim=True)
     beat = Heartbeat(execution_id, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
         beat.start()
     try:
-        return Runner(execution).run()
+        return runner.run()
     finally:
         if beat is not None:
             beat.stop()

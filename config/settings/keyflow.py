@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.env import env_bool, env_int, env_str
+from config.env import env_bool, env_float, env_int, env_str
 
 # Fernet key for secrets at rest (channel webhooks, signing keys). When unset, a key is
 # derived from SECRET_KEY so the embedded default works; set it explicitly in production so
@@ -37,3 +37,9 @@ if KEYFLOW_SCHEDULE_CATCH_UP not in {"latest", "none", "all"}:
 # (tests, and single-process setups that prefer latency over request time).
 KEYFLOW_DISPATCH_INLINE = env_bool("KEYFLOW_DISPATCH_INLINE", False)
 KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
+
+# Group commit (see executions/runner.py): consecutive steps may share one transaction for up to this
+# many seconds. 0 (default) commits after every step — each step durable before the next starts, the
+# simple guarantee. Raising it trades that for fewer SQLite write-lock hand-overs (≈5 % here); actions
+# with effects outside the database must then set ``commits_alone``.
+KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.0)

@@ -69,6 +69,10 @@ class Action:
     output_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     # Model permissions (``app_label.codename``) the run-as role must hold to save a workflow using it.
     permissions: ClassVar[tuple[str, ...]] = ()
+    # True for an action whose effects leave the database (a message sent, a device command):
+    # the runner commits the steps before it and its own record at once instead of grouping
+    # them with neighbouring steps (see executions.runner, "Group commit").
+    commits_alone: ClassVar[bool] = False
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
