@@ -27,6 +27,7 @@ from directory.models import (
     AdminRole,
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     DirectoryEvent,
@@ -351,6 +352,77 @@ class NotificationChannelAdmin(ServiceAdmin):
     @admin.display(boolean=True, description="Signing key set")
     def has_signing_key(self, obj: NotificationChannel) -> bool:
         return obj.has_signing_key
+
+
+class ConnectionForm(forms.ModelForm):
+    """The secret is write-only: the input never renders the stored value; blank keeps it."""
+
+    base_url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        help_text=Connection._meta.get_field("base_url").help_text,
+    )
+
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Token, password or API key. Stored encrypted and never shown again. "
+        "Leave blank to keep the current value.",
+    )
+
+    class Meta:
+        model = Connection
+        fields = (
+            "name",
+            "description",
+            "base_url",
+            "auth_type",
+            "username",
+            "secret",
+            "header_name",
+            "verify_tls",
+            "timeout_seconds",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get("secret") and self.instance.pk:
+            # Keep the stored value; mark unchanged so the update service leaves it alone.
+            cleaned["secret"] = self.instance.secret
+            if "secret" in self.changed_data:
+                self.changed_data.remove("secret")
+        # The service's connection rules, shown on the form rather than failing the save (they
+        # depend on the URL and the auth type, so only once those are valid fields).
+        if "base_url" in cleaned and "auth_type" in cleaned:
+            probe = Connection(
+                base_url=cleaned["base_url"],
+                auth_type=cleaned["auth_type"],
+                username=cleaned.get("username") or "",
+                secret=cleaned.get("secret") or "",
+                header_name=cleaned.get("header_name") or "",
+            )
+            try:
+                services.connection_validate(probe)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
+@admin.register(Connection)
+class ConnectionAdmin(ServiceAdmin):
+    form = ConnectionForm
+    instance_arg = "connection"
+    create_service = services.connection_create
+    update_service = services.connection_update
+    delete_service = services.connection_delete
+    list_display = ("name", "base_url", "auth_type", "verify_tls", "has_secret")
+    list_filter = ("auth_type", "verify_tls")
+    search_fields = ("name", "base_url")
+
+    @admin.display(boolean=True, description="Secret set")
+    def has_secret(self, obj: Connection) -> bool:
+        return obj.has_secret
 
 
 class _RegistryFilter(admin.SimpleListFilter):

@@ -61,6 +61,13 @@ class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", "Generic webhook"
 
 
+class ConnectionAuthType(models.TextChoices):
+    NONE = "none", "No authentication"
+    BEARER = "bearer", "Bearer token"
+    BASIC = "basic", "Basic (username and password)"
+    API_KEY_HEADER = "api_key_header", "API key in a header"
+
+
 class ActorType(models.TextChoices):
     ADMIN = "admin", "Admin account"
     API_TOKEN = "api_token", "API token"

@@ -26,6 +26,7 @@ from directory.models import (
     AdminRole,
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     NotificationChannel,
@@ -335,6 +336,29 @@ CHANNELS = (
         },
     ),
 )
+# (name, description, fields): outside services for HTTP actions; the secrets are demo values.
+CONNECTIONS = (
+    (
+        "HR system",
+        "The HR system's REST API (demo token, not a real service).",
+        {
+            "base_url": f"https://hr.{DOMAIN}/api/v1",
+            "auth_type": "bearer",
+            "secret": "demo-hr-token-not-real",
+        },
+    ),
+    (
+        "Service desk",
+        "Ticketing API keyed by header (demo key).",
+        {
+            "base_url": f"https://servicedesk.{DOMAIN}/api",
+            "auth_type": "api_key_header",
+            "header_name": "X-API-Key",
+            "secret": "demo-servicedesk-key-not-real",
+            "timeout_seconds": 15,
+        },
+    ),
+)
 # (username, role key, password, superuser): one shared, printed demo password (see README).
 DEMO_PASSWORD = "keyflow-demo"
 ADMIN_ACCOUNTS = (
@@ -368,6 +392,7 @@ def seed(*, today: dt.date | None = None) -> SeedReport:
     _seed_policies(device_groups, report)
     _seed_commands(devices, report)
     _seed_channels(report)
+    _seed_connections(report)
     _seed_admins(report)
     return report
 
@@ -484,6 +509,13 @@ def _seed_channels(report: SeedReport) -> None:
         if not NotificationChannel.objects.filter(name=name).exists():
             services.channel_create(actor=ACTOR, name=name, kind=kind, description=description, **fields)
             report.count("notification channels")
+
+
+def _seed_connections(report: SeedReport) -> None:
+    for name, description, fields in CONNECTIONS:
+        if not Connection.objects.filter(name=name).exists():
+            services.connection_create(actor=ACTOR, name=name, description=description, **fields)
+            report.count("connections")
 
 
 def _seed_admins(report: SeedReport) -> None:

@@ -1,4 +1,5 @@
-"""The directory: the people, groups, devices, policies, commands and channels Keyflow manages.
+"""The directory: the people, groups, devices, policies, commands, channels and connections
+Keyflow manages.
 
 These are directory records, not login accounts: admin accounts are Django's auth users and
 belong to an ``AdminRole``. Every write goes through ``directory.services`` so that each
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -19,6 +21,7 @@ from directory.choices import (
     ChannelKind,
     CommandRunStatus,
     CommandShell,
+    ConnectionAuthType,
     EmployeeType,
     OSFamily,
     PolicyType,
@@ -217,6 +220,43 @@ class NotificationChannel(models.Model):
     @property
     def has_signing_key(self) -> bool:
         return bool(self.signing_key)
+
+
+class Connection(models.Model):
+    """An outside HTTP service workflows call: its base URL and the credentials to use.
+
+    Kept apart from the actions that use it so that a workflow names a connection instead of
+    carrying a token in its definition: definitions are exported, versioned and shown in the
+    builder, and a credential must be rotatable in one place without editing every workflow.
+    The secret (bearer token, password or API key) is encrypted at rest and write-only in every
+    interface; only ``has_secret`` is ever shown.
+    """
+
+    name = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    base_url = models.URLField(max_length=2000, help_text="http(s) URL that request paths are relative to")
+    auth_type = models.CharField(max_length=16, choices=ConnectionAuthType.choices, default=ConnectionAuthType.NONE)
+    username = models.CharField(max_length=255, blank=True, help_text="User name (basic authentication only)")
+    secret = EncryptedTextField(blank=True, help_text="Token, password or API key")
+    header_name = models.CharField(
+        max_length=128, blank=True, default="X-API-Key", help_text="Header carrying the API key (API key only)"
+    )
+    verify_tls = models.BooleanField(default=True, help_text="Check the server's TLS certificate")
+    timeout_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(300)], help_text="1 to 300 seconds"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret)
 
 
 class AdminRole(models.Model):

@@ -9,7 +9,7 @@ read-only: to customise one, create a custom role based on it.
 | --- | --- | --- |
 | Administrator with Billing | everything, admin roles and admin accounts, billing | manage, run, cancel |
 | Administrator | everything but roles, admin accounts and billing | manage, run, cancel |
-| Manager | users, groups, devices, policies, commands (incl. state changes, binding, running) | view |
+| Manager | users, groups, devices, policies, commands (incl. state, binding, running); views the rest | view |
 | Help Desk | view all; create and edit users, edit group membership (no suspend, no delete) | none |
 | Read Only | view all | view |
 | Command Runner | view devices and device groups; create, edit and run commands | none |
@@ -40,6 +40,7 @@ _DIRECTORY_MODELS = (
     "command",
     "commandrun",
     "notificationchannel",
+    "connection",
     "directoryevent",
     "adminrole",
 )
@@ -55,7 +56,17 @@ def _view(app: str, *models: str) -> set[str]:
 
 _VIEW_DIRECTORY = _view("directory", *_DIRECTORY_MODELS)
 _MANAGE_DIRECTORY = (
-    _crud("directory", "user", "usergroup", "device", "devicegroup", "policy", "command", "notificationchannel")
+    _crud(
+        "directory",
+        "user",
+        "usergroup",
+        "device",
+        "devicegroup",
+        "policy",
+        "command",
+        "notificationchannel",
+        "connection",
+    )
     | {"directory.change_user_state", "directory.bind_policy", "directory.run_command"}
     | _VIEW_DIRECTORY
 )
@@ -106,7 +117,11 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
         MANAGER,
         "Manager",
         "Manages users, groups, devices, policies and commands; views workflows and their history.",
-        frozenset(_MANAGE_DIRECTORY - _crud("directory", "notificationchannel") | _VIEW_DIRECTORY | _VIEW_WORKFLOWS),
+        frozenset(
+            _MANAGE_DIRECTORY - _crud("directory", "notificationchannel", "connection")
+            | _VIEW_DIRECTORY
+            | _VIEW_WORKFLOWS
+        ),
     ),
     BuiltinRole(
         HELP_DESK,

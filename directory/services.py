@@ -8,6 +8,7 @@ change means are written by the signal receivers inside the same transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,11 +17,12 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from directory.actors import ActorLike, acting_as
-from directory.choices import ChannelKind, CommandRunStatus, UserState
+from directory.choices import ChannelKind, CommandRunStatus, ConnectionAuthType, UserState
 from directory.event_log import PendingEvent, record_events
 from directory.models import (
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     NotificationChannel,
@@ -41,6 +43,10 @@ __all__ = [
     "command_run_finish",
     "command_run_request",
     "command_update",
+    "connection_create",
+    "connection_delete",
+    "connection_update",
+    "connection_validate",
     "device_create",
     "device_delete",
     "device_group_add_member",
@@ -611,3 +617,76 @@ def channel_validate(channel: NotificationChannel) -> None:
             URLValidator(schemes=schemes)(channel.webhook_url)
         except ValidationError as exc:
             raise ValidationError({"webhook_url": f"Enter a valid {' or '.join(schemes)} URL."}) from exc
+
+
+# --- connections -------------------------------------------------------------------------------
+
+# An HTTP header name is a token (RFC 9110, section 5.6.2): no spaces, colons or separators.
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@transaction.atomic
+def connection_create(*, actor: ActorLike, **fields: Any) -> Connection:
+    """Create a connection; the secret is encrypted on save."""
+    with acting_as(actor):
+        connection = Connection()
+        _assign(connection, fields)
+        return _save_connection(connection)
+
+
+@transaction.atomic
+def connection_update(*, connection: Connection, actor: ActorLike, **fields: Any) -> Connection:
+    """Change a connection; a secret passed as ``None`` or left out keeps its stored value, and
+    ``""`` clears it."""
+    with acting_as(actor):
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        if fields.get("secret", "") is None:
+            fields.pop("secret")
+        _assign(connection, fields)
+        return _save_connection(connection)
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, actor: ActorLike) -> None:
+    """Delete a connection."""
+    with acting_as(actor):
+        Connection.objects.get(pk=connection.pk).delete()
+
+
+def _save_connection(connection: Connection) -> Connection:
+    # Field errors (an unknown auth type, a duplicate name, a timeout out of range) first: the
+    # connection rules assume valid fields.
+    connection.full_clean()
+    connection_validate(connection)
+    connection.save()
+    return connection
+
+
+def connection_validate(connection: Connection) -> None:
+    """The rules a connection must meet beyond its fields' own: an http(s) base URL, and the
+    credentials its authentication type needs (a secret for bearer, basic and API key; a user
+    name for basic; a valid header name for API key).
+
+    Public so that forms can show these errors next to the fields instead of failing on save.
+    """
+    from django.core.validators import URLValidator
+
+    errors: dict[str, str] = {}
+    try:
+        URLValidator(schemes=["http", "https"])(connection.base_url or "")
+    except ValidationError:
+        errors["base_url"] = "Enter a valid http or https URL."
+    auth = connection.auth_type
+    needed_secret = {
+        ConnectionAuthType.BEARER: "a token",
+        ConnectionAuthType.BASIC: "a password",
+        ConnectionAuthType.API_KEY_HEADER: "an API key",
+    }.get(auth)
+    if needed_secret and not connection.secret:
+        errors["secret"] = f"This authentication type needs {needed_secret}."
+    if auth == ConnectionAuthType.BASIC and not connection.username:
+        errors["username"] = "Basic authentication needs a user name."
+    if auth == ConnectionAuthType.API_KEY_HEADER and not _HEADER_TOKEN.fullmatch(connection.header_name or ""):
+        errors["header_name"] = "Enter a valid HTTP header name (no spaces, colons or separators)."
+    if errors:
+        raise ValidationError(errors)

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import models
 
 # Fields that never go into a snapshot or a change list: bookkeeping, or secrets.
-EXCLUDED_FIELDS = {"created_at", "updated_at", "webhook_url", "signing_key"}
+EXCLUDED_FIELDS = {"created_at", "updated_at", "webhook_url", "signing_key", "secret"}
 
 
 def json_value(value: Any) -> Any:
@@ -68,6 +68,11 @@ def _channel_extra(instance: Any) -> dict[str, Any]:
     return {"has_webhook_url": bool(instance.webhook_url), "has_signing_key": bool(instance.signing_key)}
 
 
+def _connection_extra(instance: Any) -> dict[str, Any]:
+    return {"has_secret": bool(instance.secret)}
+
+
 _EXTRAS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "directory.NotificationChannel": _channel_extra,
+    "directory.Connection": _connection_extra,
 }

@@ -20,6 +20,7 @@ from directory.models import (
     AdminRole,
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     DirectoryEvent,
@@ -127,6 +128,12 @@ class NotificationChannelFilter(filters.FilterSet):
     class Meta:
         model = NotificationChannel
         fields = ("kind", "enabled")
+
+
+class ConnectionFilter(filters.FilterSet):
+    class Meta:
+        model = Connection
+        fields = ("auth_type", "verify_tls")
 
 
 class RoleFilter(filters.FilterSet):

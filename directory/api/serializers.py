@@ -5,8 +5,9 @@ the field's path); the services then apply the model's own rules and write. Fiel
 the model's, which are also the names workflow actions take (``user.update`` with
 ``job_title``…), so a script and a workflow speak the same words.
 
-Channel secrets (``webhook_url``, ``signing_key``) are write-only: responses say only whether
-one is set (``has_webhook_url``, ``has_signing_key``).
+Channel secrets (``webhook_url``, ``signing_key``) and connection secrets (``secret``) are
+write-only: responses say only whether one is set (``has_webhook_url``, ``has_signing_key``,
+``has_secret``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from directory.models import (
     AdminRole,
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     DirectoryEvent,
@@ -257,6 +259,43 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
             "has_webhook_url",
             "has_signing_key",
             "enabled",
+            *_TIMESTAMPS,
+        )
+        read_only_fields = _TIMESTAMPS
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    """An outside HTTP service and its credentials. ``secret`` (token, password or API key) is
+    write-only: send it, never get it back; ``has_secret`` says whether one is stored.
+
+    On update a secret left out (or null) keeps its stored value; an empty string clears it.
+    """
+
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=4000,
+        trim_whitespace=False,
+        help_text="Bearer token, basic-auth password or API key. Write-only.",
+    )
+    has_secret = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Connection
+        fields = (
+            "id",
+            "name",
+            "description",
+            "base_url",
+            "auth_type",
+            "username",
+            "secret",
+            "has_secret",
+            "header_name",
+            "verify_tls",
+            "timeout_seconds",
             *_TIMESTAMPS,
         )
         read_only_fields = _TIMESTAMPS

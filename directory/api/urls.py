@@ -15,6 +15,7 @@ router.register("policies", views.PolicyViewSet, basename="policies")
 router.register("commands", views.CommandViewSet, basename="commands")
 router.register("command-runs", views.CommandRunViewSet, basename="command-runs")
 router.register("notification-channels", views.NotificationChannelViewSet, basename="notification-channels")
+router.register("connections", views.ConnectionViewSet, basename="connections")
 router.register("roles", views.RoleViewSet, basename="roles")
 router.register("events", views.DirectoryEventViewSet, basename="events")
 

@@ -27,6 +27,7 @@ from directory.models import (
     AdminRole,
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     DirectoryEvent,
@@ -457,6 +458,36 @@ class NotificationChannelViewSet(_ServiceViewSet):
         data = {k: v for k, v in serializer.validated_data.items() if v is not None}
         channel = services.channel_create(actor=api_actor(self.request), **data)
         serializer.instance = _reread(self, channel)
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List connections"),
+    create=extend_schema(summary="Create a connection"),
+    retrieve=extend_schema(summary="Get a connection (the secret is never returned)"),
+    update=extend_schema(summary="Replace a connection's fields (an omitted secret is kept)"),
+    partial_update=extend_schema(summary="Change some of a connection's fields"),
+    destroy=extend_schema(summary="Delete a connection"),
+)
+class ConnectionViewSet(_ServiceViewSet):
+    """Outside HTTP services that workflow actions call. ``secret`` is write-only."""
+
+    queryset = Connection.objects.all()
+    serializer_class = serializers.ConnectionSerializer
+    filterset_class = filters.ConnectionFilter
+    ordering_fields = ("name", "auth_type", "created_at", "updated_at")
+    perm_model = ("directory", "connection")
+    operation_prefix = "connections"
+    update_service = services.connection_update
+    delete_service = services.connection_delete
+    instance_kwarg = "connection"
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        data = {k: v for k, v in serializer.validated_data.items() if v is not None}
+        connection = services.connection_create(actor=api_actor(self.request), **data)
+        serializer.instance = _reread(self, connection)
 
 
 # --- roles and the event log ---------------------------------------------------------------------

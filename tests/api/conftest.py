@@ -72,6 +72,13 @@ def objects(administrator: AbstractUser, manual_workflow: Workflow) -> dict[str,
     channel = ds.channel_create(
         actor=administrator, name="IT", kind="slack", webhook_url="https://hooks.slack.com/services/T0/B0/secret"
     )
+    connection = ds.connection_create(
+        actor=administrator,
+        name="HR API",
+        base_url="https://hr.example.com/api",
+        auth_type="bearer",
+        secret="hr-token-secret",
+    )
     execution = workflow_run(workflow=manual_workflow, input={"user": "ann"}, actor=administrator)
     return {
         "user": user,
@@ -84,6 +91,7 @@ def objects(administrator: AbstractUser, manual_workflow: Workflow) -> dict[str,
         "command": command,
         "command_run": command_run,
         "channel": channel,
+        "connection": connection,
         "role": AdminRole.objects.get(key="read-only"),
         "event": DirectoryEvent.objects.filter(type="user.created", resource_id=str(user.pk)).get(),
         "workflow": manual_workflow,

@@ -26,6 +26,7 @@ LISTS = [
     "commands/",
     "command-runs/",
     "notification-channels/",
+    "connections/",
     "roles/",
     "events/",
     "workflows/",
@@ -59,6 +60,7 @@ def _more_of_everything(actor: Any, objects: dict[str, Any], n: int) -> None:
         command = ds.command_create(actor=actor, name=f"command {i}", script="uptime")
         ds.command_run_request(command=command, device=device, actor=actor)
         ds.channel_create(actor=actor, name=f"channel {i}", kind="email", recipients=["it@example.com"])
+        ds.connection_create(actor=actor, name=f"connection {i}", base_url=f"https://api{i}.example.com")
         workflow = workflow_create(
             name=f"workflow {i}", definition=MANUAL_DEFINITION, run_as=objects["workflow"].run_as, actor=actor
         )

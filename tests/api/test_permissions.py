@@ -235,6 +235,40 @@ CASES = [
         lambda o: {"enabled": False},
     ),
     Case("notification_channels_destroy", "delete", "notification-channels/{channel}/", 204, MANAGER, 403),
+    # connections: like channels, Administrators manage them and the directory-viewing roles
+    # (Manager, Help Desk, Read Only) may only look
+    Case("connections_list", "get", "connections/", 200, NO_ROLE, 403),
+    Case("connections_list_help_desk", "get", "connections/", 200, HELP_DESK, 200),
+    Case(
+        "connections_create",
+        "post",
+        "connections/",
+        201,
+        READ_ONLY,
+        403,
+        lambda o: {"name": "Ticketing", "base_url": "https://tickets.example.com", "auth_type": "none"},
+    ),
+    Case("connections_retrieve", "get", "connections/{connection}/", 200, NO_ROLE, 404),
+    Case("connections_retrieve_manager", "get", "connections/{connection}/", 200, MANAGER, 200),
+    Case(
+        "connections_update",
+        "put",
+        "connections/{connection}/",
+        200,
+        MANAGER,
+        403,
+        lambda o: {"name": "HR API", "base_url": "https://hr.example.com/v2", "auth_type": "none"},
+    ),
+    Case(
+        "connections_partial_update",
+        "patch",
+        "connections/{connection}/",
+        200,
+        HELP_DESK,
+        403,
+        lambda o: {"timeout_seconds": 10},
+    ),
+    Case("connections_destroy", "delete", "connections/{connection}/", 204, MANAGER, 403),
     # roles and events
     Case("roles_list", "get", "roles/", 200, COMMAND_RUNNER, 403),
     Case(

@@ -26,6 +26,7 @@ STABLE_OPERATION_IDS = {
     "policies_bind",
     "command_runs_create",
     "notification_channels_create",
+    "connections_create",
     "roles_create",
     "events_list",
     "workflows_list",
@@ -109,6 +110,10 @@ def test_secrets_are_write_only_in_the_schema(schema: dict[str, Any]) -> None:
     assert "webhook_url" not in components["NotificationChannel"]["properties"]
     assert "has_webhook_url" in components["NotificationChannel"]["properties"]
     assert "webhook_url" in components["NotificationChannelRequest"]["properties"]
+    assert "secret" not in components["Connection"]["properties"]
+    assert "has_secret" in components["Connection"]["properties"]
+    assert "secret" in components["ConnectionRequest"]["properties"]
+    assert "has_secret" not in components["ConnectionRequest"]["properties"]
 
 
 def test_swagger_ui_uses_local_assets() -> None:

@@ -17,6 +17,7 @@ from directory import demo
 from directory.models import (
     Command,
     CommandRun,
+    Connection,
     Device,
     DeviceGroup,
     DirectoryEvent,
@@ -28,7 +29,18 @@ from directory.models import (
 
 pytestmark = pytest.mark.django_db
 
-MODELS = (User, UserGroup, Device, DeviceGroup, Policy, Command, CommandRun, NotificationChannel, DirectoryEvent)
+MODELS = (
+    User,
+    UserGroup,
+    Device,
+    DeviceGroup,
+    Policy,
+    Command,
+    CommandRun,
+    NotificationChannel,
+    Connection,
+    DirectoryEvent,
+)
 
 
 def _seed(*args: str) -> str:
@@ -118,6 +130,16 @@ def test_seeds_policies_commands_runs_and_channels(seeded):
         with connection.cursor() as cursor:
             cursor.execute("SELECT webhook_url FROM directory_notificationchannel WHERE id = %s", [channel.pk])
             assert cursor.fetchone()[0].startswith("fernet:")
+
+
+def test_seeds_connections_with_encrypted_secrets(seeded):
+    assert set(Connection.objects.values_list("auth_type", flat=True)) == {"bearer", "api_key_header"}
+    for conn in Connection.objects.all():
+        assert conn.base_url.startswith("https://") and conn.has_secret
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT secret FROM directory_connection WHERE id = %s", [conn.pk])
+            stored = cursor.fetchone()[0]
+        assert stored.startswith("fernet:") and conn.secret not in stored
 
 
 def test_seeds_one_admin_account_per_builtin_role_and_prints_them(seeded):

@@ -12,7 +12,7 @@ from directory.demo import SeedReport, demo_present, seed
 class Command(BaseCommand):
     help = (
         "Create a demo company: ~60 users in 6 departments, groups, ~40 devices, policies, commands, "
-        "notification channels and one admin account per built-in role. Safe to run again: only what "
+        "notification channels, connections and one admin account per built-in role. Safe to run again: only what "
         "is missing is created, and existing admin passwords are never reset."
     )
 
