@@ -69,6 +69,14 @@ def execution_start(
     return execution, True
 
 
+def execution_for_idempotency_key(*, workflow: Any, key: str, input: dict[str, Any] | None) -> Execution | None:
+    """The execution a retried call with ``key`` already started, or None; a different input is a conflict."""
+    existing = Execution.objects.filter(workflow=workflow, idempotency_key=key).first()
+    if existing is not None:
+        _check_same_input(existing, input, key)
+    return existing
+
+
 def _check_same_input(existing: Execution, input: dict[str, Any] | None, idempotency_key: str | None) -> None:
     if idempotency_key and existing.input != (input or {}):
         raise IdempotencyConflict(
@@ -91,4 +99,10 @@ def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
     return execution
 
 
-__all__ = ["IdempotencyConflict", "TriggerKind", "execution_cancel", "execution_start"]
+__all__ = [
+    "IdempotencyConflict",
+    "TriggerKind",
+    "execution_cancel",
+    "execution_for_idempotency_key",
+    "execution_start",
+]

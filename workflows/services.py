@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from directory.models import AdminRole
 from executions.choices import TriggerKind
 from executions.models import Execution
-from executions.services import IdempotencyConflict, execution_start
+from executions.services import execution_for_idempotency_key, execution_start
 from workflows.choices import WorkflowType
 from workflows.dsl import Problem, validate_definition
 from workflows.models import Workflow, WorkflowVersion
@@ -218,13 +218,8 @@ def workflow_run(
     if the workflow was disabled in between: the caller's first attempt did succeed.
     """
     if idempotency_key:
-        existing = Execution.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
+        existing = execution_for_idempotency_key(workflow=workflow, key=idempotency_key, input=input)
         if existing is not None:
-            if existing.input != (input or {}):
-                raise IdempotencyConflict(
-                    f"Idempotency key {idempotency_key!r} was already used for execution {existing.pk} "
-                    "with different input"
-                )
             return existing
     if workflow.type == WorkflowType.EVENT:
         raise WorkflowInvalid([Problem("workflow", "Event workflows start on their directory event, not by hand.")])
