@@ -176,10 +176,10 @@ class Runner:
 
     def _claim_in_group(self) -> bool:
         """Claim the queued execution (``queued → running``) in the first group; False if not ours."""
-        from executions.tasks import claim_update
+        from executions.tasks import claim
 
         self._open_group()
-        if claim_update(self.execution.pk):
+        if claim(self.execution.pk):
             return True
         self._commit_group()  # nothing was written
         return False

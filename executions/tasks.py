@@ -48,15 +48,11 @@ class Heartbeat(threading.Thread):
 
 
 def claim(execution_id: int) -> bool:
-    """Take a queued execution for this worker; False if it is not (or no longer) queued.
+    """Take a queued execution (``queued → running``); False if it is not (or no longer) queued.
 
-    Workers claim in the runner's first transaction instead (``Runner(claim=True)``).
+    A conditional update in the caller's transaction: workers claim in the runner's first
+    transaction (``Runner(claim=True)``), so zero rows means another worker has it.
     """
-    return claim_update(execution_id)
-
-
-def claim_update(execution_id: int) -> bool:
-    """The claim's conditional update, in the caller's transaction (the runner's first group)."""
     now = timezone.now()
     return bool(
         Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED, cancel_requested=False).update(
