@@ -31,7 +31,7 @@ from directory.models import (
     UserGroup,
 )
 from directory.signals import loaded_values, mark_saved
-from directory.snapshots import snapshot
+from directory.snapshots import json_value, snapshot
 
 __all__ = [
     "channel_create",
@@ -122,11 +122,12 @@ def _merge_attributes(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
 
 
 def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Model:
-    """Validate and save. Uniqueness is checked only for unique fields that changed: each
-    check is a query, and re-checking an unchanged email on every update is wasted work."""
+    """Validate and save. Uniqueness is checked only for unique fields that changed (each check
+    is a query), and an update writes only the fields that changed: a workflow step that sets a
+    job title should neither re-check an unchanged email nor rewrite every column."""
     instance.full_clean(validate_unique=False)
+    loaded = None if instance._state.adding else loaded_values(instance)
     if not exclude_unique:
-        loaded = None if instance._state.adding else loaded_values(instance)
         unchanged = [
             f.name
             for f in type(instance)._meta.concrete_fields
@@ -136,8 +137,28 @@ def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Mod
             and loaded.get(f.name) == getattr(instance, f.attname)
         ]
         instance.validate_unique(exclude=unchanged)
-    instance.save()
+    instance.save(update_fields=_changed_fields(instance, loaded))
     return instance
+
+
+def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None) -> list[str] | None:
+    """The fields an update must write (None: all, for a new row or when unknown).
+
+    Compared as the change log compares them (``json_value``); fields the log does not track
+    (secrets, ``updated_at``) are always written, so an ``auto_now`` stamp still moves.
+    """
+    if loaded is None:
+        return None
+    deferred = instance.get_deferred_fields()
+    fields = [
+        f.name
+        for f in type(instance)._meta.concrete_fields
+        if not f.primary_key
+        and not getattr(f, "auto_now_add", False)
+        and f.attname not in deferred
+        and (f.name not in loaded or loaded[f.name] != json_value(getattr(instance, f.attname)))
+    ]
+    return fields or None
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -159,11 +180,20 @@ def _check_transition(user: User, new_state: str) -> None:
         raise ValidationError({"state": f"A user who is {user.state} cannot become {new_state}."})
 
 
+def _locked(user: User, locked: bool) -> User:
+    """The user row, read with a row lock — unless the caller already did so in this transaction."""
+    return user if locked else User.objects.select_for_update().get(pk=user.pk)
+
+
 @transaction.atomic
-def user_update(*, user: User, actor: ActorLike, **fields: Any) -> User:
-    """Change a user's attributes; ``attributes`` (custom) is merged key by key, None deletes a key."""
+def user_update(*, user: User, actor: ActorLike, locked: bool = False, **fields: Any) -> User:
+    """Change a user's attributes; ``attributes`` (custom) is merged key by key, None deletes a key.
+
+    ``locked``: the caller read ``user`` with ``select_for_update`` in the current transaction
+    (workflow actions do), so it is current and is not read again.
+    """
     with acting_as(actor):
-        user = User.objects.select_for_update().get(pk=user.pk)
+        user = _locked(user, locked)
         if "state" in fields:
             _check_transition(user, fields["state"])
         if "attributes" in fields:
@@ -174,27 +204,27 @@ def user_update(*, user: User, actor: ActorLike, **fields: Any) -> User:
         return _save(user)
 
 
-def _set_state(user: User, state: str, actor: ActorLike) -> User:
+def _set_state(user: User, state: str, actor: ActorLike, locked: bool) -> User:
     with acting_as(actor):
-        user = User.objects.select_for_update().get(pk=user.pk)
+        user = _locked(user, locked)
         if user.state == state:
             return user
         _check_transition(user, state)
         user.state = state
-        user.save()
+        user.save(update_fields=["state", "updated_at"])
         return user
 
 
 @transaction.atomic
-def user_activate(*, user: User, actor: ActorLike) -> User:
-    """Make a staged or suspended user active; an active user is left as is."""
-    return _set_state(user, UserState.ACTIVE, actor)
+def user_activate(*, user: User, actor: ActorLike, locked: bool = False) -> User:
+    """Make a staged or suspended user active; an active user is left as is (``locked``: see ``user_update``)."""
+    return _set_state(user, UserState.ACTIVE, actor, locked)
 
 
 @transaction.atomic
-def user_suspend(*, user: User, actor: ActorLike) -> User:
-    """Suspend a user; a suspended user is left as is."""
-    return _set_state(user, UserState.SUSPENDED, actor)
+def user_suspend(*, user: User, actor: ActorLike, locked: bool = False) -> User:
+    """Suspend a user; a suspended user is left as is (``locked``: see ``user_update``)."""
+    return _set_state(user, UserState.SUSPENDED, actor, locked)
 
 
 def _set_flag(user: User, field: str, value: bool, actor: ActorLike) -> User:

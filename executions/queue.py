@@ -30,7 +30,9 @@ def shared_broker() -> Broker:
 
 def enqueue_execution(execution_id: int) -> None:
     """Queue an execution for a worker now (use ``enqueue_on_commit`` inside a transaction)."""
-    async_task(RUN_EXECUTION_TASK, execution_id, broker=shared_broker(), task_name=f"execution-{execution_id}")
+    async_task(
+        RUN_EXECUTION_TASK, execution_id, drain=True, broker=shared_broker(), task_name=f"execution-{execution_id}"
+    )
 
 
 def enqueue_on_commit(execution_id: int) -> None:

@@ -37,11 +37,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError
 from django.utils import timezone
 
 from directory.actors import Actor
+from executions import statements
 from executions.choices import ExecutionStatus, SkipReason, StepStatus
+from executions.commit_group import CommitGroup
 from executions.context import base_scope
 from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepTimedOut
 from executions.models import Execution, StepRun
@@ -54,9 +56,6 @@ from workflows.expressions import ExpressionError, render_value
 logger = logging.getLogger("keyflow.runner")
 
 Scope = dict[str, Any]
-
-# Checked before every step: a plain query (the ORM spent longer building it than SQLite answering).
-_CANCEL_SQL = f'SELECT "cancel_requested" FROM "{Execution._meta.db_table}" WHERE "id" = %s'
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,7 @@ class Runner:
         rng: Callable[[], float] = random.random,
         membership: Callable[[Any, Any], bool] | None = None,
         claim: bool = False,
+        group: CommitGroup | None = None,
     ) -> None:
         self.execution = execution
         # ``claim``: the execution is still queued; the runner claims it in its first group
@@ -120,9 +120,10 @@ class Runner:
         # broken group is noted, so the final status is still written (see ``_finish``).
         self.claim = claim
         self._claim_durable = not claim
-        self._group: transaction.Atomic | None = None
-        self._group_started = 0.0
-        self.group_budget = settings.KEYFLOW_GROUP_COMMIT_SECONDS
+        # A worker shares one group across the executions it runs back to back and commits it
+        # itself; a runner on its own commits its group when the execution ends.
+        self.owns_group = group is None
+        self.group = group if group is not None else CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
@@ -168,20 +169,22 @@ class Runner:
                 return self._finish(ExecutionStatus.FAILED, stop.message)
             except Exception as exc:  # a bug must still end the execution, with its reason
                 logger.exception("execution %s crashed", self.execution.pk)
-                self._commit_group()  # a broken transaction must not take the final status with it
+                if self.group.broken:  # a broken transaction must not take the final status with it
+                    self._commit_group()
                 return self._finish(ExecutionStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             return self._finish(ExecutionStatus.SUCCEEDED, "")
         finally:
-            self._commit_group()
+            if self.owns_group or self.group.broken:
+                self._commit_group()
 
     def _claim_in_group(self) -> bool:
-        """Claim the queued execution (``queued → running``) in the first group; False if not ours."""
-        from executions.tasks import claim
-
-        self._open_group()
-        if claim(self.execution.pk):
+        """Claim the queued execution (``queued → running``) in the open group; False if not ours."""
+        self.group.open()
+        if statements.claim(self.execution.pk):
+            self.group.claimed.append(self.execution.pk)
             return True
-        self._commit_group()  # nothing was written
+        if self.owns_group:
+            self._commit_group()  # nothing was written
         return False
 
     def _finish(self, status: str, error: str) -> str:
@@ -190,38 +193,22 @@ class Runner:
         If the group broke and rolled back with the claim in it, the execution is queued again;
         it is ended all the same (its steps rolled back with it), so a crash is not retried forever.
         """
-        if self._group is not None and connection.needs_rollback:
+        if self.group.broken:
             self._commit_group()  # Django rolls a broken group back; the status goes in on its own
         statuses = (
-            [ExecutionStatus.RUNNING] if self._claim_durable else [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]
+            (ExecutionStatus.RUNNING, ExecutionStatus.RUNNING)
+            if self._claim_durable
+            else (ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)
         )
-        now = timezone.now()
-        Execution.objects.filter(pk=self.execution.pk, status__in=statuses).update(
-            status=status, error=error, finished_at=now, heartbeat_at=now
-        )
+        statements.finish(self.execution.pk, status, error, from_statuses=statuses)
         return status
 
     # --- group commit ---------------------------------------------------------------------
 
-    def _open_group(self) -> None:
-        """Start a group transaction unless one is open (see the module docstring)."""
-        if self._group is None:
-            group = transaction.atomic()
-            group.__enter__()
-            self._group, self._group_started = group, time.monotonic()
-
     def _commit_group(self) -> None:
         """End the open group: commit it (Django rolls it back instead if a query in it failed)."""
-        if self._group is not None:
-            group, self._group = self._group, None
-            committing = not connection.needs_rollback
-            group.__exit__(None, None, None)
-            self._claim_durable = self._claim_durable or committing
-
-    def _group_spent(self) -> None:
-        """Commit the group if it has been open for its budget."""
-        if self._group is not None and time.monotonic() - self._group_started >= self.group_budget:
-            self._commit_group()
+        if self.group.is_open:
+            self._claim_durable = self.group.commit() or self._claim_durable
 
     # --- blocks and tasks -----------------------------------------------------------------
 
@@ -236,8 +223,9 @@ class Runner:
         if prior is not None and (kind == "call" or prior.status == StepStatus.SKIPPED):
             return  # committed before a restart: already in scope, never run twice
         if prior is None:
-            self._group_spent()
-            self._open_group()
+            if self.group.spent():
+                self._commit_group()
+            self.group.open()
             self._check_cancel(name, kind, task, where)
             if "if" in task and not self._condition(task["if"], scope, f"{where.path}.if"):
                 self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.GUARD_FALSE)
@@ -257,10 +245,7 @@ class Runner:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _check_cancel(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(_CANCEL_SQL, [self.execution.pk])
-            row = cursor.fetchone()
-        if row is not None and row[0]:
+        if statements.cancel_requested(self.execution.pk):
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
 
@@ -282,11 +267,12 @@ class Runner:
         attempt = 0
         while True:
             attempt += 1
+            self.group.open()  # a step that commits alone runs in a group of its own
             try:
                 params = None
                 params = render_value(task.get("with", {}), scope)
                 ctx = replace(self.ctx, extra={"deadline": time.monotonic() + timeout, "timeout": timeout})
-                with transaction.atomic():
+                with self.group.step():
                     begun = time.monotonic()
                     output = action.run(ctx, params)
                     if time.monotonic() - begun > timeout:
@@ -318,8 +304,6 @@ class Runner:
             if retryable and attempt < policy.max_attempts:
                 self._commit_group()  # never sleep holding the write lock
                 self.sleep(policy.delay(attempt, self.rng))
-                if not alone:
-                    self._open_group()
                 continue
             break
         self._record(
@@ -355,7 +339,7 @@ class Runner:
                     break
             if chosen is None and any(case_name == "default" for case_name, _ in cases):
                 chosen = "default"
-            with transaction.atomic():
+            with self.group.step():
                 self._record(name, "switch", task, where, StepStatus.SUCCEEDED, output={"case": chosen})
                 for index, (case_name, case) in enumerate(cases):
                     if case_name != chosen:
@@ -431,7 +415,8 @@ class Runner:
         stored, truncated = limit_output(output) if output is not None else (None, False)
         now = timezone.now()
         self.sequence += 1
-        step = StepRun.objects.create(
+        self.group.open()  # records are written with the group's transaction
+        step = StepRun(
             execution_id=self.execution.pk,
             sequence=self.sequence,
             key=where.key,
@@ -450,6 +435,7 @@ class Runner:
             started_at=started_at or now,
             finished_at=now,
         )
+        self.group.add(step)
         self.done[where.key] = step
         self._remember(name, status, to_json_safe(output) if output is not None else None, error)
         return step

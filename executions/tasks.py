@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from directory.transaction_memo import memoised
+from executions import statements
 from executions.choices import ExecutionStatus
+from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.queue import enqueue_execution
 
@@ -25,20 +28,22 @@ logger = logging.getLogger("keyflow.worker")
 
 
 class Heartbeat(threading.Thread):
-    """Refreshes ``heartbeat_at`` while an execution runs, so the sweeper can tell a slow run from a dead one."""
+    """Refreshes ``heartbeat_at`` of the execution a worker is running, so the sweeper can tell a
+    slow run from a dead one. ``current`` follows the worker from one execution to the next."""
 
-    def __init__(self, execution_id: int, interval: float) -> None:
-        super().__init__(name=f"heartbeat-{execution_id}", daemon=True)
-        self.execution_id = execution_id
+    def __init__(self, execution_id: int | None, interval: float) -> None:
+        super().__init__(name="keyflow-heartbeat", daemon=True)
+        self.current = execution_id
         self.interval = interval
         self.stopped = threading.Event()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                Execution.objects.filter(pk=self.execution_id, status=ExecutionStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                if self.current is not None:
+                    Execution.objects.filter(pk=self.current, status=ExecutionStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
         finally:
             connection.close()
 
@@ -53,38 +58,79 @@ def claim(execution_id: int) -> bool:
     A conditional update in the caller's transaction: workers claim in the runner's first
     transaction (``Runner(claim=True)``), so zero rows means another worker has it.
     """
-    now = timezone.now()
-    return bool(
-        Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED, cancel_requested=False).update(
-            status=ExecutionStatus.RUNNING,
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-            run_count=F("run_count") + 1,
-        )
+    return statements.claim(execution_id)
+
+
+def _queued() -> QuerySet[Execution]:
+    return Execution.objects.select_related(
+        "workflow__run_as__group", "workflow__run_as__principal", "version", "event"
+    ).filter(status=ExecutionStatus.QUEUED, cancel_requested=False)
+
+
+def _load(execution_id: int) -> Execution:
+    """The execution, with its workflow, run-as role and pinned version from the group's memo:
+    executions drained back to back mostly share them, and they cannot change under the group's
+    transaction (see ``directory.transaction_memo``)."""
+    from workflows.models import Workflow, WorkflowVersion
+
+    execution = Execution.objects.get(pk=execution_id)
+    execution.workflow = memoised(
+        ("workflow", execution.workflow_id),
+        lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
     )
+    execution.version = memoised(
+        ("workflow_version", execution.version_id), lambda: WorkflowVersion.objects.get(pk=execution.version_id)
+    )
+    return execution
 
 
-def run_execution(execution_id: int, heartbeat: bool = True) -> str | None:
-    """Claim and run one execution; returns its final status, or None if it was not ours to run."""
+def run_execution(execution_id: int, heartbeat: bool = True, drain: bool = False) -> str | None:
+    """Claim and run one execution; returns its final status, or None if it was not ours to run.
+
+    With ``drain`` (how workers are handed executions), the task then goes on claiming and
+    running the oldest queued executions for up to ``KEYFLOW_DRAIN_SECONDS``, all in one group
+    transaction per ``KEYFLOW_GROUP_COMMIT_SECONDS``: under load most executions then cost no
+    task hand-over, no commit and no separate claim transaction of their own, and the tasks
+    queued for them find them taken and return at once.
+    """
     from executions.runner import Runner
 
-    # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
-    execution = (
-        Execution.objects.select_related("workflow__run_as__group", "workflow__run_as__principal", "version", "event")
-        .filter(pk=execution_id, status=ExecutionStatus.QUEUED, cancel_requested=False)
-        .first()
-    )
-    if execution is None:
-        return None
-    runner = Runner(execution, claim=True)
-    beat = Heartbeat(execution_id, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
+    group = CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
+    beat = Heartbeat(None, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
         beat.start()
+    status: str | None = None
     try:
-        return runner.run()
+        # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
+        execution = _queued().filter(pk=execution_id).first()
+        if execution is not None:
+            if beat is not None:
+                beat.current = execution.pk
+            status = Runner(execution, claim=True, group=group).run()
+        if drain:
+            _drain(group, beat)
     finally:
+        group.commit()
         if beat is not None:
             beat.stop()
+    return status
+
+
+def _drain(group: CommitGroup, beat: Heartbeat | None) -> None:
+    """Run queued executions back to back in ``group`` until none is left or the time is up."""
+    from executions.runner import Runner
+
+    until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
+    while time.monotonic() < until:
+        if group.spent():
+            group.commit()
+        group.open()
+        execution_id = statements.next_queued_id()
+        if execution_id is None:
+            return
+        if beat is not None:
+            beat.current = execution_id
+        Runner(_load(execution_id), claim=True, group=group).run()
 
 
 def requeue_stale(*, now: timezone.datetime | None = None) -> list[int]:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from directory.models import DirectoryEvent
+from directory.transaction_memo import memoised
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
@@ -51,8 +52,12 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
 
 
 def is_listened(event_type: str) -> bool:
-    """Does any enabled event workflow start on ``event_type``? (One indexed query.)"""
-    return Workflow.objects.filter(enabled=True, type="event", trigger_event=event_type).exists()
+    """Does any enabled event workflow start on ``event_type``? (One indexed query, memoised per
+    runner transaction: see ``directory.transaction_memo``.)"""
+    return memoised(
+        ("listened", event_type),
+        lambda: Workflow.objects.filter(enabled=True, type="event", trigger_event=event_type).exists(),
+    )
 
 
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:

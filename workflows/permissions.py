@@ -1,9 +1,11 @@
 """Permission checks for run-as principals.
 
 The same permissions as a person holding the role: the role group's model permissions, or
-guardian object permissions on the object. Nothing is cached — each check reads the current
-grants, so a role change takes effect for the very next step (Django's backends cache
-permissions on the user instance, which is why this does not go through ``user.has_perm``).
+guardian object permissions on the object. Nothing is cached across transactions — a role
+change takes effect for the very next step transaction (Django's backends cache permissions on
+the user instance, which is why this does not go through ``user.has_perm``). Within one runner
+transaction the model-permission answer is memoised (``directory.transaction_memo``): the
+grants cannot change under a transaction that holds SQLite's write lock.
 
 The model-permission check runs on every step, so it is one hand-written query (the ORM
 spent more time building it than the database did answering it); its table and column names
@@ -20,6 +22,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from guardian.core import ObjectPermissionChecker
+
+from directory.transaction_memo import memoised
 
 
 @cache
@@ -47,9 +51,13 @@ def _model_perm_sql() -> str:
 def has_model_perm(principal: Any, perm: str) -> bool:
     """True if the principal holds ``perm`` (``app_label.codename``) directly or through a group."""
     app_label, codename = perm.split(".", 1)
-    with connection.cursor() as cursor:
-        cursor.execute(_model_perm_sql(), [app_label, codename, principal.pk, principal.pk])
-        return cursor.fetchone() is not None
+
+    def read() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(_model_perm_sql(), [app_label, codename, principal.pk, principal.pk])
+            return cursor.fetchone() is not None
+
+    return memoised(("model_perm", principal.pk, perm), read)
 
 
 def principal_has_perm(principal: Any, perm: str, obj: Any = None) -> bool:

@@ -38,8 +38,10 @@ if KEYFLOW_SCHEDULE_CATCH_UP not in {"latest", "none", "all"}:
 KEYFLOW_DISPATCH_INLINE = env_bool("KEYFLOW_DISPATCH_INLINE", False)
 KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 
-# Group commit (see executions/runner.py): consecutive steps may share one transaction for up to this
-# many seconds. 0 (default) commits after every step — each step durable before the next starts, the
-# simple guarantee. Raising it trades that for fewer SQLite write-lock hand-overs (≈5 % here); actions
-# with effects outside the database must then set ``commits_alone``.
-KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.0)
+# Group commit (see executions/commit_group.py): consecutive steps — and the consecutive executions a
+# worker drains — share one transaction for up to this many seconds. A worker that dies loses at most
+# this much work, which is redone (nothing of it was committed). 0 commits before every step. Actions
+# with effects outside the database set ``commits_alone`` and are always committed on their own.
+KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1)
+# A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
+KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)

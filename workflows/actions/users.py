@@ -48,12 +48,12 @@ class _UserStateAction(Action):
     verb = ""
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-        user = resolve("user", params["user"])
+        user = resolve("user", params["user"], lock=True)
         ctx.require("directory.change_user_state", user, verb=self.verb, noun="user")
         before = user.state
         try:
             service = services.user_activate if self.target_state == "active" else services.user_suspend
-            user = service(user=user, actor=ctx.actor)
+            user = service(user=user, actor=ctx.actor, locked=True)
         except ValidationError as exc:
             raise ActionError(validation_message(exc)) from exc
         return user_output(user, changed=before != user.state)
@@ -116,14 +116,14 @@ class UserUpdate(Action):
     permissions = ("directory.change_user",)
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-        user = resolve("user", params["user"])
+        user = resolve("user", params["user"], lock=True)
         ctx.require("directory.change_user", user, verb="update", noun="user")
         fields = {k: v for k, v in params.items() if k != "user"}
         if "manager" in fields and fields["manager"] not in (None, ""):
             fields["manager"] = resolve("user", fields["manager"])
         before = {k: getattr(user, k) for k in fields if k != "attributes"}
         try:
-            user = services.user_update(user=user, actor=ctx.actor, **fields)
+            user = services.user_update(user=user, actor=ctx.actor, locked=True, **fields)
         except ValidationError as exc:
             raise ActionError(validation_message(exc)) from exc
         changes = [k for k, v in before.items() if getattr(user, k) != v]

@@ -1,0 +1,118 @@
+"""One database transaction shared by consecutive steps — and, in a worker, by consecutive executions.
+
+Committing is what costs on SQLite: its single write lock is handed over at every commit and a
+waiting writer sleeps in SQLite's busy handler. A group keeps one transaction open for up to its
+budget of seconds and commits it then, before a retry sleeps, around an action whose effects
+leave the database, and at the end of the worker's task. What a group holds is all-or-nothing
+like any transaction: a worker that dies mid-group loses the whole group — the claims, the
+steps and their directory changes together — and the sweeper re-queues those executions, whose
+resumed runs redo exactly the steps that did not commit.
+
+Step records are written in bulk just before the commit, inside the same transaction as the
+directory changes they describe, so a crash still never leaves a change without its record.
+The group also opens a transaction memo (``directory.transaction_memo``) for checks whose answer
+cannot change within the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import Token
+from typing import Any
+
+from django.db import connection, transaction
+
+from directory.transaction_memo import close_memo, open_memo
+from executions.models import StepRun
+
+logger = logging.getLogger("keyflow.runner")
+
+
+class CommitGroup:
+    """The open group transaction (if any), its pending step records and the claims made in it."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self._atomic: transaction.Atomic | None = None
+        self._memo: Token[Any] | None = None
+        self._started = 0.0
+        self.pending: list[StepRun] = []
+        # Executions claimed in the open transaction: if it rolls back they are queued again.
+        self.claimed: list[int] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self._atomic is not None
+
+    @property
+    def broken(self) -> bool:
+        """A query outside any step's savepoint failed: the group can only roll back."""
+        return self.is_open and connection.needs_rollback
+
+    def open(self) -> None:
+        """Start the group transaction unless one is open."""
+        if self._atomic is None:
+            atomic = transaction.atomic()
+            atomic.__enter__()
+            self._atomic, self._started = atomic, time.monotonic()
+            self._memo = open_memo()
+
+    def spent(self) -> bool:
+        """Has the open group used its budget? (A budget of 0 commits before every step.)"""
+        return self.is_open and time.monotonic() - self._started >= self.budget
+
+    def add(self, step: StepRun) -> None:
+        """A step record to write with this transaction."""
+        self.pending.append(step)
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """A savepoint whose pending records are dropped with it if it rolls back."""
+        mark = len(self.pending)
+        try:
+            with transaction.atomic():
+                yield
+        except BaseException:
+            del self.pending[mark:]
+            raise
+
+    def commit(self) -> bool:
+        """End the open group; True if it committed, False if it rolled back or none was open.
+
+        Django rolls the transaction back instead of committing when a query in it failed
+        (``needs_rollback``); the step records pending for it go with it.
+        """
+        if self._atomic is None:
+            return False
+        atomic, self._atomic = self._atomic, None
+        pending, self.pending = self.pending, []
+        claimed, self.claimed = self.claimed, []
+        committing = not connection.needs_rollback
+        try:
+            if committing and pending:
+                StepRun.objects.bulk_create(pending)
+        except BaseException as exc:
+            committing = False
+            atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            atomic.__exit__(None, None, None)
+        finally:
+            if self._memo is not None:
+                close_memo(self._memo)
+                self._memo = None
+            if not committing and claimed:
+                _requeue(claimed)
+        return committing
+
+
+def _requeue(execution_ids: list[int]) -> None:
+    """Claims rolled back: those executions are queued again; hand them to a worker again."""
+    from executions.queue import enqueue_execution
+
+    logger.warning("group transaction rolled back; re-queueing executions %s", execution_ids)
+    for pk in execution_ids:
+        enqueue_execution(pk)
