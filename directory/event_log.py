@@ -18,6 +18,7 @@ from django.utils import timezone
 from directory.actors import current_actor
 from directory.event_types import get_event_type
 from directory.models import DirectoryEvent
+from directory.rows import insert_rows
 
 # Sent after the transaction that wrote events commits, with ``event_ids``.
 events_committed = django.dispatch.Signal()
@@ -75,8 +76,7 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
     for row in rows:
         if row.type not in listened:
             row.dispatched_at = now  # nothing listens: dispatched as written, no task, no sweep
-    events = DirectoryEvent.objects.bulk_create(rows)
-    # SQLite ≥ 3.35 and PostgreSQL return ids from bulk_create.
+    events = insert_rows(rows)
     ids = [e.pk for e in events if e.type in listened]
     if ids:
         transaction.on_commit(lambda: events_committed.send(sender=DirectoryEvent, event_ids=ids))

@@ -12,6 +12,10 @@ Step records are written in bulk just before the commit, inside the same transac
 directory changes they describe, so a crash still never leaves a change without its record.
 The group also opens a transaction memo (``directory.transaction_memo``) for checks whose answer
 cannot change within the transaction.
+
+Groups are for SQLite (the default budget elsewhere is 0): on PostgreSQL a transaction holding
+the row locks of several executions' steps can deadlock with another worker's doing the same in
+another order — and PostgreSQL commits concurrently anyway.
 """
 
 from __future__ import annotations

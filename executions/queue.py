@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from functools import partial
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
@@ -36,5 +37,17 @@ def enqueue_execution(execution_id: int) -> None:
 
 
 def enqueue_on_commit(execution_id: int) -> None:
-    """Queue an execution once the transaction that created it commits (ids, not objects)."""
-    transaction.on_commit(partial(enqueue_execution, execution_id))
+    """Queue an execution with the transaction that created it (ids, not objects).
+
+    With the ORM broker on Keyflow's own database the task row is written in that very
+    transaction: a rollback takes both, and it saves a second write transaction per run, which
+    on SQLite means a second wait for the write lock. Any other broker is told after commit.
+    """
+    if _broker_in_default_database():
+        enqueue_execution(execution_id)
+    else:
+        transaction.on_commit(partial(enqueue_execution, execution_id))
+
+
+def _broker_in_default_database() -> bool:
+    return settings.Q_CLUSTER.get("orm") == DEFAULT_DB_ALIAS and not settings.Q_CLUSTER.get("sync")

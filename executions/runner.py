@@ -7,19 +7,16 @@ directory change without its record; a resumed execution finds the StepRuns that
 did not. Decisions are recorded too — the branch a switch took, the items a loop iterated —
 so a resumed run takes the same route even if the directory changed meanwhile.
 
-Group commit: consecutive steps may share one database transaction for at most
-``KEYFLOW_GROUP_COMMIT_SECONDS``. The default, 0, commits the group before every step, so each
-step is durable before the next one starts; the claim still rides in the first step's
-transaction and the final status in the last, which saves write transactions. A budget above 0
-helps SQLite, whose single write lock is handed over at every commit (a waiting writer sleeps in
-SQLite's busy handler), at the price of re-running the group's steps if the worker dies.
-Either way each step runs in its own savepoint, so a step is all-or-nothing as before: its
-directory changes and its StepRun are released (or rolled back) together, and a resumed
-execution finds either both or neither. The group is committed before a retry sleeps (never
-sleep holding the write lock), around an action whose class sets ``commits_alone`` (its side
-effects leave the database, so its record must be durable at once), when the budget is spent,
-and at the end. A cancel made elsewhere waits for the write lock, so it is seen at most one
-budget later.
+Group commit (``executions.commit_group``): consecutive steps share one database transaction
+for up to ``KEYFLOW_GROUP_COMMIT_SECONDS`` — and a worker that drains the queue shares it across
+the executions it runs back to back, so the claim, the steps and the final status of several
+executions can ride in one commit. Each step still runs in its own savepoint, so a step is
+all-or-nothing: its directory changes and its StepRun are released (or rolled back) together,
+and a resumed execution finds either both or neither. The group is committed before a retry
+sleeps (never sleep holding the write lock), around an action whose class sets
+``commits_alone`` (its side effects leave the database, so its record must be durable at once),
+when the budget is spent, and when the worker's task ends. A cancel made elsewhere waits for the
+write lock on SQLite, so it is seen at most one budget later.
 
 Timeouts are deadlines: an action receives ``ctx.deadline`` (HTTP calls use it as their
 timeout) and a step that overruns is failed and its transaction rolled back. Python cannot

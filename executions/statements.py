@@ -34,6 +34,7 @@ def _sql() -> dict[str, str]:
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     return {
         "cancel": f"SELECT {c['cancel_requested']} FROM {table} WHERE {c['id']} = %s",
+        "queued": f"SELECT 1 FROM {table} WHERE {c['id']} = %s AND {c['status']} = %s AND {c['cancel_requested']} = %s",
         "claim": (
             f"UPDATE {table} SET {c['status']} = %s, {c['started_at']} = COALESCE({c['started_at']}, %s),"
             f" {c['heartbeat_at']} = %s, {c['run_count']} = {c['run_count']} + 1"
@@ -67,6 +68,13 @@ def cancel_requested(execution_id: int) -> bool:
     return bool(row and row[0])
 
 
+def is_queued(execution_id: int) -> bool:
+    """Is it still waiting for a worker (and not cancelled)?"""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql()["queued"], [execution_id, _QUEUED, False])
+        return cursor.fetchone() is not None
+
+
 def claim(execution_id: int) -> bool:
     """``queued → running`` if it still is queued and not cancelled; False if another worker has it."""
     now = _when(timezone.now())
@@ -84,6 +92,13 @@ def finish(execution_id: int, status: str, error: str, *, from_statuses: tuple[s
     with connection.cursor() as cursor:
         cursor.execute(_sql()["finish"], [str(status), error, now, now, execution_id, *map(str, from_statuses)])
         return cursor.rowcount == 1
+
+
+def load_execution(execution_id: int) -> Execution | None:
+    """The execution row as a model instance, without the ORM's query building."""
+    table, c = _columns()
+    rows = list(Execution.objects.raw(f"SELECT * FROM {table} WHERE {c['id']} = %s", [execution_id]))
+    return rows[0] if rows else None
 
 
 def next_queued_id() -> int | None:

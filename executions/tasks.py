@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from directory.transaction_memo import memoised
@@ -61,19 +60,15 @@ def claim(execution_id: int) -> bool:
     return statements.claim(execution_id)
 
 
-def _queued() -> QuerySet[Execution]:
-    return Execution.objects.select_related(
-        "workflow__run_as__group", "workflow__run_as__principal", "version", "event"
-    ).filter(status=ExecutionStatus.QUEUED, cancel_requested=False)
-
-
-def _load(execution_id: int) -> Execution:
+def _load(execution_id: int) -> Execution | None:
     """The execution, with its workflow, run-as role and pinned version from the group's memo:
     executions drained back to back mostly share them, and they cannot change under the group's
     transaction (see ``directory.transaction_memo``)."""
     from workflows.models import Workflow, WorkflowVersion
 
-    execution = Execution.objects.get(pk=execution_id)
+    execution = statements.load_execution(execution_id)
+    if execution is None:
+        return None
     execution.workflow = memoised(
         ("workflow", execution.workflow_id),
         lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
@@ -95,19 +90,21 @@ def run_execution(execution_id: int, heartbeat: bool = True, drain: bool = False
     """
     from executions.runner import Runner
 
+    # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
+    # A task whose execution another worker's drain already took returns at once: that drain
+    # is still going, and every queued execution has a task of its own anyway.
+    if not statements.is_queued(execution_id):
+        return None
+    execution = _load(execution_id)
+    if execution is None:
+        return None
     group = CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
-    beat = Heartbeat(None, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
+    beat = Heartbeat(execution.pk, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
         beat.start()
-    status: str | None = None
     try:
-        # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
-        execution = _queued().filter(pk=execution_id).first()
-        if execution is not None:
-            if beat is not None:
-                beat.current = execution.pk
-            status = Runner(execution, claim=True, group=group).run()
-        if drain:
+        status = Runner(execution, claim=True, group=group).run()
+        if drain and status is not None:
             _drain(group, beat)
     finally:
         group.commit()
@@ -130,7 +127,9 @@ def _drain(group: CommitGroup, beat: Heartbeat | None) -> None:
             return
         if beat is not None:
             beat.current = execution_id
-        Runner(_load(execution_id), claim=True, group=group).run()
+        execution = _load(execution_id)
+        if execution is not None:
+            Runner(execution, claim=True, group=group).run()
 
 
 def requeue_stale(*, now: timezone.datetime | None = None) -> list[int]:

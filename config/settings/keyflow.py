@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from config.env import env_bool, env_float, env_int, env_str
 
+from .database import DATABASES
+
 # Fernet key for secrets at rest (channel webhooks, signing keys). When unset, a key is
 # derived from SECRET_KEY so the embedded default works; set it explicitly in production so
 # rotating SECRET_KEY does not make stored secrets unreadable.
@@ -42,6 +44,10 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # worker drains — share one transaction for up to this many seconds. A worker that dies loses at most
 # this much work, which is redone (nothing of it was committed). 0 commits before every step. Actions
 # with effects outside the database set ``commits_alone`` and are always committed on their own.
-KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1)
+# Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes
+# (and whose writers cannot deadlock); 0 on PostgreSQL, where a transaction holding the row locks of
+# several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
 # A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
 KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)

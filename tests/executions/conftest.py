@@ -121,6 +121,13 @@ def test_actions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def ann(administrator: Any) -> Any:
+    return directory_services.user_create(
+        actor=administrator, username="ann", email="ann@example.com", state="active", department="Sales"
+    )
+
+
+@pytest.fixture
 def admin_role(db: None) -> AdminRole:
     return AdminRole.objects.get(key="administrator")
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from directory import services as directory_services
 from directory.models import DirectoryEvent, User
 from executions.models import Execution
 from executions.runner import RetryPolicy, Runner
@@ -15,13 +14,6 @@ from executions.tasks import claim, requeue_stale, run_execution
 from tests.executions.conftest import WorkerDied
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ann(administrator):
-    return directory_services.user_create(
-        actor=administrator, username="ann", email="ann@example.com", state="active", department="Sales"
-    )
 
 
 def _steps(execution):

@@ -47,8 +47,9 @@ class ActionContext:
     def require(self, perm: str, obj: Any = None, *, verb: str, noun: str = "") -> None:
         """Raise ``PermissionDenied`` unless the run-as role has ``perm`` (on ``obj``, if given).
 
-        Model permissions or an object permission (guardian) on ``obj`` both grant it. Checked
-        fresh each time: no permission cache is kept across steps.
+        Model permissions or an object permission (guardian) on ``obj`` both grant it. Read fresh
+        in each transaction: a role change applies from the next one (at most one group-commit
+        budget later; see ``workflows.permissions``).
         """
         from workflows.permissions import principal_has_perm
 

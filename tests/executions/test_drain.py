@@ -1,0 +1,161 @@
+"""Workers drain the queue: one task runs queued executions back to back in shared group
+transactions; what a rolled-back group held is queued again; the hand-off and memo details."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django_q.models import OrmQ
+
+from directory import services as ds
+from directory.models import DirectoryEvent
+from directory.rows import insert_rows
+from directory.transaction_memo import close_memo, memoised, open_memo
+from executions import statements
+from executions.commit_group import CommitGroup
+from executions.models import Execution
+from executions.tasks import run_execution
+from workflows.services import workflow_run
+
+TWO_STEPS = [{"a": {"call": "test.big", "with": {"size": 1}}}, {"b": {"call": "test.big", "with": {"size": 2}}}]
+
+
+def _statuses(ids: list[int]) -> list[str]:
+    by_id = dict(Execution.objects.filter(pk__in=ids).values_list("pk", "status"))
+    return [by_id[pk] for pk in ids]
+
+
+def test_a_task_drains_the_queue_oldest_first_and_the_others_tasks_find_theirs_taken(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(5)]
+
+    assert run_execution(ids[2], heartbeat=False, drain=True) == "succeeded"
+
+    assert _statuses(ids) == ["succeeded"] * 5
+    for execution in Execution.objects.filter(pk__in=ids):
+        assert [s.name for s in execution.steps.order_by("sequence")] == ["a", "b"]
+        assert execution.run_count == 1
+    started = dict(Execution.objects.filter(pk__in=ids).values_list("pk", "started_at"))
+    # Its own execution first, then the rest oldest first.
+    assert sorted(ids, key=started.__getitem__) == [ids[2], ids[0], ids[1], ids[3], ids[4]]
+    assert run_execution(ids[4], heartbeat=False, drain=True) is None
+
+
+def test_without_drain_a_task_runs_only_its_own_execution(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(3)]
+    assert run_execution(ids[1], heartbeat=False) == "succeeded"
+    assert _statuses(ids) == ["queued", "succeeded", "queued"]
+
+
+def test_draining_stops_when_its_time_is_up(make_workflow, administrator, settings):
+    settings.KEYFLOW_DRAIN_SECONDS = 0
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(3)]
+    assert run_execution(ids[0], heartbeat=False, drain=True) == "succeeded"
+    assert _statuses(ids) == ["succeeded", "queued", "queued"]
+
+
+def test_a_drained_failure_does_not_stop_the_drain(make_workflow, administrator):
+    failing = make_workflow([{"x": {"call": "test.boom"}}])
+    fine = make_workflow(TWO_STEPS)
+    ids = [
+        workflow_run(workflow=fine, input={}, actor=administrator).pk,
+        workflow_run(workflow=failing, input={}, actor=administrator).pk,
+        workflow_run(workflow=fine, input={}, actor=administrator).pk,
+    ]
+    assert run_execution(ids[0], heartbeat=False, drain=True) == "succeeded"
+    assert _statuses(ids) == ["succeeded", "failed", "succeeded"]
+
+
+def test_drained_executions_share_their_workflow_and_version_within_a_group(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    first, second = (workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2))
+    third = workflow_run(workflow=workflow, input={}, actor=administrator).pk
+    with CaptureQueriesContext(connection) as queries:
+        run_execution(first, heartbeat=False, drain=True)
+    assert _statuses([first, second, third]) == ["succeeded"] * 3
+    # The task's own execution loads the (immutable) version; the two it drains share one load.
+    loads = [q["sql"] for q in queries.captured_queries if 'FROM "workflows_workflowversion"' in q["sql"]]
+    assert len(loads) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2)]
+    tasks_before = OrmQ.objects.count()
+    group = CommitGroup(budget=10)
+    group.open()
+    for pk in ids:
+        assert statements.claim(pk)
+        group.claimed.append(pk)
+    connection.needs_rollback = True  # as a failed query outside any step's savepoint leaves it
+    assert group.commit() is False
+    assert _statuses(ids) == ["queued", "queued"]
+    assert list(Execution.objects.filter(pk__in=ids).values_list("run_count", flat=True)) == [0, 0]
+    assert OrmQ.objects.count() == tasks_before + 2  # handed to workers again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_orm_broker_the_task_row_commits_and_rolls_back_with_the_execution(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    tasks_before = OrmQ.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        workflow_run(workflow=workflow, input={}, actor=administrator)
+        raise RuntimeError("the request failed after starting the run")
+    assert (Execution.objects.count(), OrmQ.objects.count()) == (0, tasks_before)
+    workflow_run(workflow=workflow, input={}, actor=administrator)
+    assert (Execution.objects.count(), OrmQ.objects.count()) == (1, tasks_before + 1)
+
+
+def test_memo_remembers_only_while_open():
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert (memoised("k", compute), memoised("k", compute)) == (1, 2)  # no memo open: fresh each time
+    token = open_memo()
+    try:
+        assert (memoised("k", compute), memoised("k", compute)) == (3, 3)
+    finally:
+        close_memo(token)
+    assert memoised("k", compute) == 4
+
+
+def test_inserted_event_rows_read_back_as_the_orm_writes_them(administrator):
+    ann = ds.user_create(actor=administrator, username="ann", email="ann@x.example")
+    orm = DirectoryEvent.objects.filter(type="user.created", resource_id=str(ann.pk)).get()
+    copy = DirectoryEvent(
+        **{f.attname: getattr(orm, f.attname) for f in DirectoryEvent._meta.concrete_fields if not f.primary_key}
+    )
+    (inserted,) = insert_rows([copy])
+    assert inserted.pk is not None and inserted.pk != orm.pk
+    fresh = DirectoryEvent.objects.get(pk=inserted.pk)
+    fields = [f.attname for f in DirectoryEvent._meta.concrete_fields if not f.primary_key]
+    assert {f: getattr(fresh, f) for f in fields} == {f: getattr(orm, f) for f in fields}
+    assert fresh.snapshot["username"] == "ann"
+
+
+def test_an_update_writes_only_the_fields_that_changed(administrator):
+    ann = ds.user_create(actor=administrator, username="ann", email="ann@x.example")
+    with CaptureQueriesContext(connection) as queries:
+        ds.user_update(user=ann, actor=administrator, job_title="Engineer")
+    (update,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "directory_user"')]
+    assigned = update.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    assert '"job_title"' in assigned and '"updated_at"' in assigned
+    assert '"email"' not in assigned and '"created_at"' not in assigned and '"department"' not in assigned
+
+
+def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
+    workflow = make_workflow([{"t": {"call": "user.update", "with": {"user": "ann", "job_title": "Lead"}}}])
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+    with CaptureQueriesContext(connection) as queries:
+        assert run_execution(execution.pk, heartbeat=False) == "succeeded"
+    reads = [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"directory_user"' in q["sql"]]
+    assert len(reads) == 1
+    ann.refresh_from_db()
+    assert ann.job_title == "Lead"
