@@ -69,7 +69,8 @@ def test_a_drained_failure_does_not_stop_the_drain(make_workflow, administrator)
     assert _statuses(ids) == ["succeeded", "failed", "succeeded"]
 
 
-def test_drained_executions_share_their_workflow_and_version_within_a_group(make_workflow, administrator):
+def test_drained_executions_share_their_workflow_and_version_within_a_group(make_workflow, administrator, settings):
+    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 10  # one group for the whole drain (0 on PostgreSQL by default)
     workflow = make_workflow(TWO_STEPS)
     first, second = (workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2))
     third = workflow_run(workflow=workflow, input={}, actor=administrator).pk
@@ -82,10 +83,11 @@ def test_drained_executions_share_their_workflow_and_version_within_a_group(make
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrator):
+def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrator, monkeypatch):
     workflow = make_workflow(TWO_STEPS)
     ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2)]
-    tasks_before = OrmQ.objects.count()
+    handed: list[int] = []
+    monkeypatch.setattr("executions.queue.enqueue_execution", handed.append)
     group = CommitGroup(budget=10)
     group.open()
     for pk in ids:
@@ -95,11 +97,15 @@ def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrato
     assert group.commit() is False
     assert _statuses(ids) == ["queued", "queued"]
     assert list(Execution.objects.filter(pk__in=ids).values_list("run_count", flat=True)) == [0, 0]
-    assert OrmQ.objects.count() == tasks_before + 2  # handed to workers again
+    assert handed == ids  # handed to workers again
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_orm_broker_the_task_row_commits_and_rolls_back_with_the_execution(make_workflow, administrator):
+def test_with_the_orm_broker_the_task_row_commits_and_rolls_back_with_the_execution(
+    make_workflow, administrator, settings
+):
+    if "orm" not in settings.Q_CLUSTER:
+        pytest.skip("the Redis broker is told after commit (covered by the API and trigger tests)")
     workflow = make_workflow(TWO_STEPS)
     tasks_before = OrmQ.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic():
