@@ -192,12 +192,7 @@ class Runner:
         """
         if self.group.broken:
             self._commit_group()  # Django rolls a broken group back; the status goes in on its own
-        statuses = (
-            (ExecutionStatus.RUNNING, ExecutionStatus.RUNNING)
-            if self._claim_durable
-            else (ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)
-        )
-        statements.finish(self.execution.pk, status, error, from_statuses=statuses)
+        statements.finish(self.execution.pk, status, error, also_queued=not self._claim_durable)
         return status
 
     # --- group commit ---------------------------------------------------------------------

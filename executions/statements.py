@@ -19,34 +19,28 @@ from executions.choices import ExecutionStatus
 from executions.models import Execution
 
 
-def _columns() -> tuple[str, dict[str, str]]:
-    qn = connection.ops.quote_name
-    meta = Execution._meta
-    names = ("id", "status", "cancel_requested", "started_at", "heartbeat_at", "finished_at", "error", "run_count")
-    return qn(meta.db_table), {name: qn(meta.get_field(name).column) for name in names} | {
-        "queued_at": qn(meta.get_field("queued_at").column)
-    }
-
-
 @cache
 def _sql() -> dict[str, str]:
-    table, c = _columns()
+    qn = connection.ops.quote_name
+    meta = Execution._meta
+    table = qn(meta.db_table)
+    c = {f.name: qn(f.column) for f in meta.concrete_fields}
+    queued = f"{c['status']} = %s AND {c['cancel_requested']} = %s"
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     return {
         "cancel": f"SELECT {c['cancel_requested']} FROM {table} WHERE {c['id']} = %s",
-        "queued": f"SELECT 1 FROM {table} WHERE {c['id']} = %s AND {c['status']} = %s AND {c['cancel_requested']} = %s",
+        "load_queued": f"SELECT * FROM {table} WHERE {c['id']} = %s AND {queued}",
         "claim": (
             f"UPDATE {table} SET {c['status']} = %s, {c['started_at']} = COALESCE({c['started_at']}, %s),"
             f" {c['heartbeat_at']} = %s, {c['run_count']} = {c['run_count']} + 1"
-            f" WHERE {c['id']} = %s AND {c['status']} = %s AND {c['cancel_requested']} = %s"
+            f" WHERE {c['id']} = %s AND {queued}"
         ),
         "finish": (
             f"UPDATE {table} SET {c['status']} = %s, {c['error']} = %s, {c['finished_at']} = %s,"
             f" {c['heartbeat_at']} = %s WHERE {c['id']} = %s AND {c['status']} IN (%s, %s)"
         ),
         "next": (
-            f"SELECT {c['id']} FROM {table} WHERE {c['status']} = %s AND {c['cancel_requested']} = %s"
-            f" ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
+            f"SELECT {c['id']} FROM {table} WHERE {queued} ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
         ),
     }
 
@@ -68,13 +62,6 @@ def cancel_requested(execution_id: int) -> bool:
     return bool(row and row[0])
 
 
-def is_queued(execution_id: int) -> bool:
-    """Is it still waiting for a worker (and not cancelled)?"""
-    with connection.cursor() as cursor:
-        cursor.execute(_sql()["queued"], [execution_id, _QUEUED, False])
-        return cursor.fetchone() is not None
-
-
 def claim(execution_id: int) -> bool:
     """``queued → running`` if it still is queued and not cancelled; False if another worker has it."""
     now = _when(timezone.now())
@@ -86,18 +73,20 @@ def claim(execution_id: int) -> bool:
         return cursor.rowcount == 1
 
 
-def finish(execution_id: int, status: str, error: str, *, from_statuses: tuple[str, str]) -> bool:
-    """Write the final status if the execution is in one of ``from_statuses``."""
+def finish(execution_id: int, status: str, error: str, *, also_queued: bool) -> bool:
+    """Write the final status if the execution is running (or, with ``also_queued``, queued: its
+    claim was rolled back with a broken group)."""
     now = _when(timezone.now())
+    second = _QUEUED if also_queued else _RUNNING
     with connection.cursor() as cursor:
-        cursor.execute(_sql()["finish"], [str(status), error, now, now, execution_id, *map(str, from_statuses)])
+        cursor.execute(_sql()["finish"], [str(status), error, now, now, execution_id, _RUNNING, second])
         return cursor.rowcount == 1
 
 
-def load_execution(execution_id: int) -> Execution | None:
-    """The execution row as a model instance, without the ORM's query building."""
-    table, c = _columns()
-    rows = list(Execution.objects.raw(f"SELECT * FROM {table} WHERE {c['id']} = %s", [execution_id]))
+def load_queued(execution_id: int) -> Execution | None:
+    """The execution as a model instance if it is still queued and not cancelled, else None
+    (a task whose execution another worker took stops at this one read)."""
+    rows = list(Execution.objects.raw(_sql()["load_queued"], [execution_id, _QUEUED, False]))
     return rows[0] if rows else None
 
 

@@ -22,6 +22,7 @@ from executions.choices import ExecutionStatus
 from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.queue import enqueue_execution
+from executions.statements import claim  # noqa: F401  (claiming is part of the worker's API)
 
 logger = logging.getLogger("keyflow.worker")
 
@@ -51,22 +52,13 @@ class Heartbeat(threading.Thread):
         self.join(timeout=self.interval + 5)
 
 
-def claim(execution_id: int) -> bool:
-    """Take a queued execution (``queued → running``); False if it is not (or no longer) queued.
-
-    A conditional update in the caller's transaction: workers claim in the runner's first
-    transaction (``Runner(claim=True)``), so zero rows means another worker has it.
-    """
-    return statements.claim(execution_id)
-
-
 def _load(execution_id: int) -> Execution | None:
-    """The execution, with its workflow, run-as role and pinned version from the group's memo:
-    executions drained back to back mostly share them, and they cannot change under the group's
-    transaction (see ``directory.transaction_memo``)."""
+    """The execution if it is still queued (else None), with its workflow, run-as role and pinned
+    version from the group's memo: executions drained back to back mostly share them, and they
+    cannot change under the group's transaction (see ``directory.transaction_memo``)."""
     from workflows.models import Workflow, WorkflowVersion
 
-    execution = statements.load_execution(execution_id)
+    execution = statements.load_queued(execution_id)
     if execution is None:
         return None
     execution.workflow = memoised(
@@ -93,8 +85,6 @@ def run_execution(execution_id: int, heartbeat: bool = True, drain: bool = False
     # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
     # A task whose execution another worker's drain already took returns at once: that drain
     # is still going, and every queued execution has a task of its own anyway.
-    if not statements.is_queued(execution_id):
-        return None
     execution = _load(execution_id)
     if execution is None:
         return None

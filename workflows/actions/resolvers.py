@@ -7,6 +7,7 @@ device's hostname. A value that matches nothing is a non-retryable step error na
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.db import connection, models
@@ -79,19 +80,15 @@ def _lookup(
 ) -> list[models.Model]:
     """Exact matches on the id or a natural key: one hand-written query (every step that names an
     object runs it, and the ORM spent longer building it than the database answering it)."""
-    conditions, params = [], []
-    if pk is not None:
-        conditions.append(_column(model, model._meta.pk.name))
-        params.append(pk)
-    if text is not None:
-        for key in keys:
-            conditions.append(_column(model, key))
-            params.append(text)
-    where = " OR ".join(f"{column} = %s" for column in conditions)
+    sql = _lookup_sql(model, keys if text is not None else (), pk is not None, lock, connection.vendor)
+    params = ([pk] if pk is not None else []) + ([text] * len(keys) if text is not None else [])
+    return list(model.objects.raw(sql, params))
+
+
+@cache
+def _lookup_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool, lock: bool, vendor: str) -> str:
+    qn = connection.ops.quote_name
+    names = ((model._meta.pk.name,) if by_pk else ()) + keys
+    where = " OR ".join(f"{qn(model._meta.get_field(name).column)} = %s" for name in names)
     for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
-    table = connection.ops.quote_name(model._meta.db_table)
-    return list(model.objects.raw(f"SELECT * FROM {table} WHERE {where} LIMIT 2{for_update}", params))
-
-
-def _column(model: type[models.Model], name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
+    return f"SELECT * FROM {qn(model._meta.db_table)} WHERE {where} LIMIT 2{for_update}"
