@@ -27,10 +27,11 @@ from directory.choices import (
     PolicyType,
     UserState,
 )
+from directory.rows import PreparedUpdate
 from directory.secrets import EncryptedTextField
 
 
-class User(models.Model):
+class User(PreparedUpdate, models.Model):
     """A person in the company directory, with the attributes workflows act on."""
 
     username = models.CharField(max_length=150, unique=True)
@@ -67,7 +68,7 @@ class User(models.Model):
         return full or self.username
 
 
-class UserGroup(models.Model):
+class UserGroup(PreparedUpdate, models.Model):
     """A named set of users; membership drives access and workflow conditions."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -85,7 +86,7 @@ class UserGroup(models.Model):
         return self.name
 
 
-class Device(models.Model):
+class Device(PreparedUpdate, models.Model):
     """A managed computer or phone, with the compliance facts policies and workflows check."""
 
     hostname = models.CharField(max_length=255, unique=True)
@@ -111,7 +112,7 @@ class Device(models.Model):
         return self.hostname
 
 
-class DeviceGroup(models.Model):
+class DeviceGroup(PreparedUpdate, models.Model):
     """A named set of devices, the usual target of policies and commands."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -128,7 +129,7 @@ class DeviceGroup(models.Model):
         return self.name
 
 
-class Policy(models.Model):
+class Policy(PreparedUpdate, models.Model):
     """A device configuration (encryption, firewall, …) bound to devices and device groups."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -168,7 +169,7 @@ class Command(models.Model):
         return self.name
 
 
-class CommandRun(models.Model):
+class CommandRun(PreparedUpdate, models.Model):
     """One run of a command on one device, as reported back by the device's agent."""
 
     command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="runs")

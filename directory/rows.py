@@ -1,4 +1,4 @@
-"""Inserting rows with a hand-written statement where the ORM's cost dominates.
+"""Reading, inserting and updating rows with hand-written statements where the ORM's cost dominates.
 
 Every directory change a workflow makes writes an event row. ``bulk_create`` spent about a
 millisecond building that one INSERT — more than the database took to run it, and the biggest
@@ -7,15 +7,20 @@ metadata; each value goes through its field's own ``pre_save`` and ``get_db_prep
 JSON, dates and defaults are stored exactly as the ORM stores them. Like ``bulk_create`` it
 sends no signals. Several rows (an import) go through ``bulk_create``, which writes them in a few
 multi-row statements; so do backends that cannot return ids from an INSERT.
+
+The same holds for the one-row reads and updates every workflow step makes: ``load_rows`` turns
+rows into instances through ``Model.from_db`` with the fields' own converters (what a queryset
+does, without compiling one per call), and ``PreparedUpdate`` gives a model a ``save()`` whose
+UPDATE is a cached statement — the save itself, its checks and its signals are Django's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 M = TypeVar("M", bound=models.Model)
 
@@ -48,3 +53,117 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
     obj._state.adding = False
     obj._state.db = connection.alias
     return [obj]
+
+
+@cache
+def _insert_many(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field, ...]]:
+    sql, fields = _insert(model, vendor)
+    return sql.rpartition(" RETURNING ")[0], fields
+
+
+def insert_many(objs: Sequence[models.Model]) -> None:
+    """Insert new, unsaved instances of one model in one ``executemany``, when their ids are not
+    needed afterwards (step records written at a group's commit): ``bulk_create`` compiled a
+    multi-row statement whose cost grew with every row. The instances keep ``pk = None``."""
+    if not objs:
+        return
+    sql, fields = _insert_many(type(objs[0]), connection.vendor)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+@cache
+def _columns(model: type[models.Model], vendor: str) -> tuple[str, tuple[str, ...], tuple[Callable[..., Any], ...]]:
+    """The model's concrete columns as a SELECT list, their attnames, and (per column) the
+    converters a queryset would apply to what the database returns."""
+    qn = connection.ops.quote_name
+    table = model._meta.db_table
+    fields = model._meta.concrete_fields
+    converters = []
+    for f in fields:
+        col = f.get_col(table)
+        chain = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        converters.append(_chain(chain, col))
+    select = ", ".join(f"{qn(table)}.{qn(f.column)}" for f in fields)
+    return select, tuple(f.attname for f in fields), tuple(converters)
+
+
+def _chain(converters: list[Callable[..., Any]], expression: Any) -> Callable[[Any], Any]:
+    if not converters:
+        return _identity
+
+    def convert(value: Any) -> Any:
+        for converter in converters:
+            value = converter(value, expression, connection)
+        return value
+
+    return convert
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def select_columns(model: type[models.Model]) -> str:
+    """The SELECT list ``load_rows`` expects: every concrete column, in field order."""
+    return _columns(model, connection.vendor)[0]
+
+
+def load_rows(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
+    """Instances of ``model`` from ``sql``, which must select ``select_columns(model)``."""
+    _, attnames, converters = _columns(model, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    alias = connection.alias
+    return [
+        model.from_db(alias, attnames, [convert(value) for convert, value in zip(converters, row, strict=True)])
+        for row in rows
+    ]
+
+
+@lru_cache(maxsize=256)
+def _update_sql(model: type[models.Model], columns: tuple[str, ...], alias: str) -> str:
+    ops = connections[alias].ops
+    qn = ops.quote_name
+    assignments = ", ".join(f"{qn(column)} = %s" for column in columns)
+    return f"UPDATE {qn(model._meta.db_table)} SET {assignments} WHERE {qn(model._meta.pk.column)} = %s"
+
+
+class PreparedUpdate:
+    """Mixin for models whose single-row updates are hot (a workflow step changing a user).
+
+    Django's ``save()`` runs as usual — ``pre_save``, related-object checks, ``auto_now``,
+    signals, the "did not affect any rows" error — and only the UPDATE statement is cached
+    instead of compiled per call. Anything but plain values (an ``F()`` expression, a model
+    instance, a field with its own placeholder) and ``select_on_save`` go the ORM's way.
+    """
+
+    def _do_update(  # type: ignore[no-untyped-def]
+        self, base_qs, using, pk_val, values, update_fields, forced_update
+    ):
+        meta = self._meta  # type: ignore[attr-defined]
+        if (
+            not values
+            or meta.select_on_save
+            or any(
+                hasattr(value, "resolve_expression")
+                or hasattr(value, "prepare_database_save")
+                or hasattr(field, "get_placeholder")
+                for field, _, value in values
+            )
+        ):
+            return super()._do_update(  # type: ignore[misc]
+                base_qs, using, pk_val, values, update_fields, forced_update
+            )
+        conn = connections[using]
+        sql = _update_sql(type(self), tuple(field.column for field, _, _ in values), using)
+        params = [field.get_db_prep_save(value, conn) for field, _, value in values]
+        params.append(meta.pk.get_db_prep_value(pk_val, conn))
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount > 0

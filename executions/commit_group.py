@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from directory.rows import insert_many
 from directory.transaction_memo import close_memo, open_memo
 from executions.models import StepRun
 
@@ -97,7 +98,7 @@ class CommitGroup:
         committing = not connection.needs_rollback
         try:
             if committing and pending:
-                StepRun.objects.bulk_create(pending)
+                insert_many(pending)
         except BaseException as exc:
             committing = False
             atomic.__exit__(type(exc), exc, exc.__traceback__)

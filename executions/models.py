@@ -66,7 +66,18 @@ class Execution(models.Model):
                 name="execution_once_per_idempotency_key",
             ),
         ]
-        indexes = [models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx")]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx"),
+            # The queue: workers take the oldest queued execution (``statements.next_queued_id``).
+            # Partial, so it holds only the queued rows however long the history grows; without
+            # it every take sorted all queued rows, and draining a backlog was quadratic. ``status``
+            # leads so SQLite's planner, without statistics, prefers it to the plain status index.
+            models.Index(
+                fields=["status", "queued_at", "id"],
+                condition=Q(status="queued"),
+                name="execution_queue_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Execution {self.pk} of {self.workflow_id}"

@@ -15,6 +15,7 @@ from functools import cache
 from django.db import connection
 from django.utils import timezone
 
+from directory.rows import load_rows, select_columns
 from executions.choices import ExecutionStatus
 from executions.models import Execution
 
@@ -29,7 +30,7 @@ def _sql() -> dict[str, str]:
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     return {
         "cancel": f"SELECT {c['cancel_requested']} FROM {table} WHERE {c['id']} = %s",
-        "load_queued": f"SELECT * FROM {table} WHERE {c['id']} = %s AND {queued}",
+        "load_queued": f"SELECT {select_columns(Execution)} FROM {table} WHERE {c['id']} = %s AND {queued}",
         "claim": (
             f"UPDATE {table} SET {c['status']} = %s, {c['started_at']} = COALESCE({c['started_at']}, %s),"
             f" {c['heartbeat_at']} = %s, {c['run_count']} = {c['run_count']} + 1"
@@ -39,8 +40,11 @@ def _sql() -> dict[str, str]:
             f"UPDATE {table} SET {c['status']} = %s, {c['error']} = %s, {c['finished_at']} = %s,"
             f" {c['heartbeat_at']} = %s WHERE {c['id']} = %s AND {c['status']} IN (%s, %s)"
         ),
+        # The status is written as a literal: a partial index (``execution_queue_idx``) is used
+        # only when the query's WHERE visibly implies the index's, which a parameter does not.
         "next": (
-            f"SELECT {c['id']} FROM {table} WHERE {queued} ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
+            f"SELECT {c['id']} FROM {table} WHERE {c['status']} = '{_QUEUED}' AND {c['cancel_requested']} = %s"
+            f" ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
         ),
     }
 
@@ -86,7 +90,7 @@ def finish(execution_id: int, status: str, error: str, *, also_queued: bool) -> 
 def load_queued(execution_id: int) -> Execution | None:
     """The execution as a model instance if it is still queued and not cancelled, else None
     (a task whose execution another worker took stops at this one read)."""
-    rows = list(Execution.objects.raw(_sql()["load_queued"], [execution_id, _QUEUED, False]))
+    rows = load_rows(Execution, _sql()["load_queued"], [execution_id, _QUEUED, False])
     return rows[0] if rows else None
 
 
@@ -94,6 +98,6 @@ def next_queued_id() -> int | None:
     """The oldest queued execution no other worker is taking (row-locked on PostgreSQL until the
     transaction ends; SQLite's write transaction already excludes every other writer)."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql()["next"], [_QUEUED, False])
+        cursor.execute(_sql()["next"], [False])
         row = cursor.fetchone()
     return row[0] if row else None

@@ -165,3 +165,12 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
     assert len(reads) == 1
     ann.refresh_from_db()
     assert ann.job_title == "Lead"
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan")
+@pytest.mark.django_db
+def test_taking_the_next_queued_execution_walks_the_queue_index_without_sorting():
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + statements._sql()["next"], [False])
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan

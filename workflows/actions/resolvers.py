@@ -14,6 +14,7 @@ from django.db import connection, models
 from django.db.models import Q
 
 from directory.models import Command, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
+from directory.rows import load_rows, select_columns
 from workflows.actions.base import ActionError
 
 # param kind -> (model, natural-key fields, noun for messages)
@@ -82,7 +83,7 @@ def _lookup(
     object runs it, and the ORM spent longer building it than the database answering it)."""
     sql = _lookup_sql(model, keys if text is not None else (), pk is not None, lock, connection.vendor)
     params = ([pk] if pk is not None else []) + ([text] * len(keys) if text is not None else [])
-    return list(model.objects.raw(sql, params))
+    return load_rows(model, sql, params)
 
 
 @cache
@@ -91,4 +92,4 @@ def _lookup_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool, l
     names = ((model._meta.pk.name,) if by_pk else ()) + keys
     where = " OR ".join(f"{qn(model._meta.get_field(name).column)} = %s" for name in names)
     for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
-    return f"SELECT * FROM {qn(model._meta.db_table)} WHERE {where} LIMIT 2{for_update}"
+    return f"SELECT {select_columns(model)} FROM {qn(model._meta.db_table)} WHERE {where} LIMIT 2{for_update}"

@@ -1,0 +1,137 @@
+"""The hand-written row statements (``directory.rows``) store and read exactly what the ORM does."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import DatabaseError, connection
+from django.db.models import F
+from django.db.models.sql.compiler import SQLUpdateCompiler
+from django.test.utils import CaptureQueriesContext
+
+from directory import services
+from directory.models import DirectoryEvent, User
+from directory.rows import insert_many, load_rows, select_columns
+from tests.directory.helpers import only_event
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [f.attname for f in User._meta.concrete_fields]
+
+
+def _values(user: User) -> dict[str, object]:
+    return {name: getattr(user, name) for name in FIELDS}
+
+
+@pytest.fixture
+def rich_user(make_user) -> User:
+    """A user whose row holds every kind of value: dates, a datetime, JSON, booleans, a foreign key."""
+    boss = make_user("boss")
+    return make_user(
+        "ann",
+        manager=boss,
+        hire_date=dt.date(2024, 3, 1),
+        last_login_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        mfa_enrolled=True,
+        attributes={"cost_center": "42", "tags": ["a", "b"], "nested": {"x": None}},
+    )
+
+
+def _load(pk: int) -> list[User]:
+    table = connection.ops.quote_name(User._meta.db_table)
+    return load_rows(User, f"SELECT {select_columns(User)} FROM {table} WHERE id = %s", [pk])
+
+
+def test_loaded_rows_equal_what_the_orm_loads(rich_user):
+    (loaded,) = _load(rich_user.pk)
+    assert _values(loaded) == _values(User.objects.get(pk=rich_user.pk))
+    assert isinstance(loaded.last_login_at, dt.datetime) and loaded.attributes["tags"] == ["a", "b"]
+    assert loaded.mfa_enrolled is True and loaded._state.adding is False and loaded._state.db == "default"
+
+
+def test_a_loaded_row_saved_again_reports_only_what_changed(rich_user, system):
+    (loaded,) = _load(rich_user.pk)
+    loaded.job_title = "Lead"
+    loaded.save()
+    event = only_event(type="user.updated", resource_id=str(rich_user.pk))
+    assert [c["field"] for c in event.changes] == ["job_title"]
+
+
+def test_no_row_loads_nothing(db):
+    assert _load(10**9) == []
+
+
+def test_a_prepared_update_stores_what_the_orm_stores(rich_user, make_user):
+    other = make_user("bob")
+    (prepared,) = _load(rich_user.pk)
+    (orm,) = _load(other.pk)
+    changes = {
+        "job_title": "Lead",
+        "hire_date": dt.date(2025, 5, 6),
+        "last_login_at": dt.datetime(2026, 6, 7, 8, 9, 10, tzinfo=dt.UTC),
+        "attributes": {"k": [1, {"deep": True}]},
+        "account_locked": True,
+        "manager_id": None,
+    }
+    for name, value in changes.items():
+        setattr(prepared, name, value)
+        setattr(orm, name, value)
+    prepared.save(update_fields=[*(n.removesuffix("_id") for n in changes), "updated_at"])
+    # The ORM's own statement for the other row: QuerySet.update compiles it.
+    User.objects.filter(pk=other.pk).update(**changes, updated_at=prepared.updated_at)
+    stored, reference = User.objects.get(pk=rich_user.pk), User.objects.get(pk=other.pk)
+    for name in [*changes, "updated_at"]:
+        assert getattr(stored, name) == getattr(reference, name), name
+
+
+def test_a_prepared_update_compiles_no_orm_statement(rich_user, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the ORM compiled an UPDATE")
+
+    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", refuse)
+    rich_user.job_title = "Lead"
+    rich_user.save(update_fields=["job_title", "updated_at"])
+    assert User.objects.get(pk=rich_user.pk).job_title == "Lead"
+
+
+def test_expressions_still_go_the_orms_way(system):
+    group = services.device_group_create(actor=system, name="laptops")
+    group.description = F("name")
+    group.save(update_fields=["description"])
+    group.refresh_from_db()
+    assert group.description == "laptops"
+
+
+def test_updating_a_deleted_row_fails_as_the_orm_does(rich_user):
+    User.objects.filter(pk=rich_user.pk).delete()
+    rich_user.job_title = "Ghost"
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        rich_user.save(update_fields=["job_title"])
+
+
+def test_a_prepared_update_still_sends_the_save_signals(rich_user):
+    rich_user.department = "Finance"
+    rich_user.save()
+    event = only_event(type="user.updated", resource_id=str(rich_user.pk))
+    assert [(c["field"], c["to"]) for c in event.changes] == [("department", "Finance")]
+
+
+def test_insert_many_writes_rows_as_bulk_create_does(rich_user):
+    template = DirectoryEvent.objects.filter(resource_id=str(rich_user.pk)).first()
+    fields = [f.attname for f in DirectoryEvent._meta.concrete_fields if not f.primary_key]
+    copies = [DirectoryEvent(**{f: getattr(template, f) for f in fields}) for _ in range(3)]
+    before = DirectoryEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        insert_many(copies)
+    assert DirectoryEvent.objects.count() == before + 3
+    assert all(c._state.adding is False for c in copies)
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("INSERT")]) <= 3
+    for row in DirectoryEvent.objects.order_by("-pk")[:3]:
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(template, f) for f in fields}
+
+
+def test_insert_many_of_nothing_writes_nothing(db):
+    with CaptureQueriesContext(connection) as queries:
+        insert_many([])
+    assert queries.captured_queries == []
