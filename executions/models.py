@@ -120,3 +120,21 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.status})"
+
+
+class QueueWakeup(models.Model):
+    """How many worker tasks are queued to drain executions but have not started yet.
+
+    One row. With coalesced wake-ups (``executions.wakeups``) a new execution enqueues a task
+    only while fewer than ``KEYFLOW_WAKE_TASKS`` are pending; a task lowers the count when it
+    starts and then drains every queued execution, so a burst costs a few tasks, not one each.
+    """
+
+    pending = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "queue wake-up"
+
+    def __str__(self) -> str:
+        return f"{self.pending} wake-up task(s) pending"

@@ -7,12 +7,15 @@ which made enqueueing about 9× slower with Redis in our measurements.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
+
+from executions import wakeups
 
 RUN_EXECUTION_TASK = "executions.tasks.run_execution"
 
@@ -36,17 +39,49 @@ def enqueue_execution(execution_id: int) -> None:
     )
 
 
+def enqueue_wakeup(execution_id: int | None) -> None:
+    """Queue a task counted by ``wakeups.request``: it runs ``execution_id`` (if given and still
+    queued), then drains the queue whatever became of that one."""
+    async_task(
+        RUN_EXECUTION_TASK,
+        execution_id,
+        drain=True,
+        woken=True,
+        broker=shared_broker(),
+        task_name=f"drain-{execution_id}" if execution_id else "drain",
+    )
+
+
 def enqueue_on_commit(execution_id: int) -> None:
     """Queue an execution with the transaction that created it (ids, not objects).
 
-    With the ORM broker on Keyflow's own database the task row is written in that very
-    transaction: a rollback takes both, and it saves a second write transaction per run, which
-    on SQLite means a second wait for the write lock. Any other broker is told after commit.
+    With coalesced wake-ups (``executions.wakeups``) a task is enqueued only if too few are
+    pending to drain it. With the ORM broker on Keyflow's own database the task row is written
+    in that very transaction: a rollback takes both, and it saves a second write transaction
+    per run, which on SQLite means a second wait for the write lock. Any other broker is told
+    after commit.
     """
+    enqueue_many_on_commit([execution_id])
+
+
+def enqueue_many_on_commit(execution_ids: list[int]) -> None:
+    """``enqueue_on_commit`` for several executions created in one transaction (a dispatch
+    batch): with coalesced wake-ups, at most ``KEYFLOW_WAKE_TASKS`` tasks for all of them."""
+    if wakeups.enabled():
+        for execution_id in execution_ids[: settings.KEYFLOW_WAKE_TASKS]:
+            if not wakeups.request():
+                break
+            _send(partial(enqueue_wakeup, execution_id))
+        return
+    for execution_id in execution_ids:
+        _send(partial(enqueue_execution, execution_id))
+
+
+def _send(enqueue: Callable[[], None]) -> None:
     if _broker_in_default_database():
-        enqueue_execution(execution_id)
+        enqueue()
     else:
-        transaction.on_commit(partial(enqueue_execution, execution_id))
+        transaction.on_commit(enqueue)
 
 
 def _broker_in_default_database() -> bool:

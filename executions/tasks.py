@@ -13,15 +13,15 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from directory.transaction_memo import memoised
-from executions import statements
+from executions import statements, wakeups
 from executions.choices import ExecutionStatus
 from executions.commit_group import CommitGroup
 from executions.models import Execution
-from executions.queue import enqueue_execution
+from executions.queue import enqueue_execution, enqueue_wakeup
 from executions.statements import claim  # noqa: F401  (claiming is part of the worker's API)
 
 logger = logging.getLogger("keyflow.worker")
@@ -71,40 +71,63 @@ def _load(execution_id: int) -> Execution | None:
     return execution
 
 
-def run_execution(execution_id: int, heartbeat: bool = True, drain: bool = False) -> str | None:
+def run_execution(
+    execution_id: int | None, heartbeat: bool = True, drain: bool = False, woken: bool = False
+) -> str | None:
     """Claim and run one execution; returns its final status, or None if it was not ours to run.
 
     With ``drain`` (how workers are handed executions), the task then goes on claiming and
     running the oldest queued executions for up to ``KEYFLOW_DRAIN_SECONDS``, all in one group
     transaction per ``KEYFLOW_GROUP_COMMIT_SECONDS``: under load most executions then cost no
-    task hand-over, no commit and no separate claim transaction of their own, and the tasks
-    queued for them find them taken and return at once.
+    task hand-over, no commit and no separate claim transaction of their own.
+
+    ``woken``: the task was counted by a coalesced wake-up (``executions.wakeups``). Other
+    executions may be relying on it, so it uncounts itself first and drains even when its own
+    execution (if any) was already taken; a drain cut short by its time budget with work left
+    requests another task.
     """
     from executions.runner import Runner
 
+    if woken:
+        wakeups.started()
     # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
-    # A task whose execution another worker's drain already took returns at once: that drain
-    # is still going, and every queued execution has a task of its own anyway.
-    execution = _load(execution_id)
-    if execution is None:
+    # A task whose execution another worker's drain already took returns at once (unless it
+    # was woken for the queue as a whole): that drain is still going.
+    execution = _load(execution_id) if execution_id is not None else None
+    if execution is None and not woken:
         return None
     group = CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
-    beat = Heartbeat(execution.pk, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
+    beat = Heartbeat(execution_id, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
         beat.start()
+    status, emptied = None, False
     try:
-        status = Runner(execution, claim=True, group=group).run()
-        if drain and status is not None:
-            _drain(group, beat)
+        if execution is not None:
+            status = Runner(execution, claim=True, group=group).run()
+        if drain and (status is not None or woken):
+            emptied = _drain(group, beat)
     finally:
         group.commit()
         if beat is not None:
             beat.stop()
+        if woken and not emptied:
+            _wake_again()
     return status
 
 
-def _drain(group: CommitGroup, beat: Heartbeat | None) -> None:
-    """Run queued executions back to back in ``group`` until none is left or the time is up."""
+def _wake_again() -> None:
+    """A woken drain stopped with executions possibly left: make sure a task will come for them."""
+    try:
+        with transaction.atomic():
+            if statements.next_queued_id() is not None and wakeups.request():
+                enqueue_wakeup(None)
+    except Exception:  # the sweeper re-enqueues forgotten executions; do not hide the task's own error
+        logger.exception("could not request another drain task")
+
+
+def _drain(group: CommitGroup, beat: Heartbeat | None) -> bool:
+    """Run queued executions back to back in ``group``; True when none was left, False when the
+    time ran out first."""
     from executions.runner import Runner
 
     until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
@@ -114,12 +137,13 @@ def _drain(group: CommitGroup, beat: Heartbeat | None) -> None:
         group.open()
         execution_id = statements.next_queued_id()
         if execution_id is None:
-            return
+            return True
         if beat is not None:
             beat.current = execution_id
         execution = _load(execution_id)
         if execution is not None:
             Runner(execution, claim=True, group=group).run()
+    return False
 
 
 def requeue_stale(*, now: timezone.datetime | None = None) -> list[int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +26,7 @@ from directory.transaction_memo import memoised
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
-from executions.queue import enqueue_execution, shared_broker
+from executions.queue import enqueue_many_on_commit, shared_broker
 from workflows.conditions import is_true
 from workflows.expressions import ExpressionError
 from workflows.models import Workflow
@@ -130,8 +129,7 @@ def dispatch_events(event_ids: list[int]) -> int:
         DirectoryEvent.objects.filter(pk__in=[e.pk for e in events if e.pk not in notes]).update(dispatched_at=now)
         for pk, note in notes.items():
             DirectoryEvent.objects.filter(pk=pk).update(dispatched_at=now, dispatch_note=note)
-        for pk in created_ids:
-            transaction.on_commit(partial(enqueue_execution, pk))
+        enqueue_many_on_commit(created_ids)
     return len(new_executions)
 
 

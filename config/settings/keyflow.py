@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.env import env_bool, env_float, env_int, env_str
 
 from .database import DATABASES
+from .qcluster import Q_CLUSTER
 
 # Fernet key for secrets at rest (channel webhooks, signing keys). When unset, a key is
 # derived from SECRET_KEY so the embedded default works; set it explicitly in production so
@@ -51,3 +52,11 @@ _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
 # A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
 KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)
+# Coalesced wake-ups (see executions/wakeups.py): a new execution enqueues a worker task only while
+# fewer than KEYFLOW_WAKE_TASKS tasks are queued and not started; tasks drain the queue. Default on
+# SQLite (every broker write waits for its single write lock); elsewhere the counter row would
+# serialize the transactions that queue executions, and one task per execution costs little.
+KEYFLOW_COALESCE_WAKEUPS = env_bool("KEYFLOW_COALESCE_WAKEUPS", _SQLITE)
+KEYFLOW_WAKE_TASKS = env_int("KEYFLOW_WAKE_TASKS", Q_CLUSTER["workers"])
+# A pending count not lowered for this long is not trusted (a task row lost with its broker).
+KEYFLOW_WAKE_STALE_SECONDS = env_float("KEYFLOW_WAKE_STALE_SECONDS", 10.0)
