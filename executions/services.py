@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from directory.rows import insert_rows
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.models import Execution
 from executions.queue import enqueue_on_commit
@@ -46,25 +47,27 @@ def execution_start(
         if existing is not None:
             _check_same_input(existing, input, idempotency_key)
             return existing, False
-    try:
-        with transaction.atomic():
-            execution = Execution.objects.create(
-                workflow=workflow,
-                version_id=workflow.current_version_id,
-                trigger_kind=trigger_kind,
-                input=input or {},
-                started_by=started_by if getattr(started_by, "pk", None) else None,
-                event=event,
-                slot_at=slot_at,
-                idempotency_key=idempotency_key or None,
-                depth=depth,
-            )
-    except IntegrityError:
-        if not lookup:
-            raise
-        existing = Execution.objects.get(workflow=workflow, **lookup)
-        _check_same_input(existing, input, idempotency_key)
-        return existing, False
+    execution = Execution(
+        workflow=workflow,
+        version_id=workflow.current_version_id,
+        trigger_kind=trigger_kind,
+        input=input or {},
+        started_by=started_by if getattr(started_by, "pk", None) else None,
+        event=event,
+        slot_at=slot_at,
+        idempotency_key=idempotency_key or None,
+        depth=depth,
+    )
+    if not lookup:  # nothing unique to collide with: no savepoint to catch the collision in
+        insert_rows([execution])
+    else:
+        try:
+            with transaction.atomic():
+                insert_rows([execution])
+        except IntegrityError:
+            existing = Execution.objects.get(workflow=workflow, **lookup)
+            _check_same_input(existing, input, idempotency_key)
+            return existing, False
     enqueue_on_commit(execution.pk)
     return execution, True
 

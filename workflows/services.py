@@ -7,7 +7,9 @@ a new immutable ``WorkflowVersion``; executions pin the version they ran.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -193,10 +195,16 @@ def workflow_delete(*, workflow: Workflow, actor: Any) -> None:
     Workflow.objects.filter(pk=workflow.pk).delete()
 
 
+@lru_cache(maxsize=256)
+def _input_validator(schema_json: str) -> Draft202012Validator:
+    """One validator per distinct input schema (building one cost more than validating)."""
+    return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
+
+
 def input_problems(workflow: Workflow, data: Any) -> list[Problem]:
     """Where ``data`` breaks the workflow's input schema (``input.<path>: message``)."""
     schema = (workflow.definition.get("input") or {}).get("schema") or {"type": "object"}
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    validator = _input_validator(json.dumps(schema, sort_keys=True))
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
