@@ -122,23 +122,29 @@ def _merge_attributes(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
 
 
 def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Model:
-    """Validate and save. Uniqueness is checked only for unique fields that changed (each check
-    is a query), and an update writes only the fields that changed: a workflow step that sets a
-    job title should neither re-check an unchanged email nor rewrite every column."""
-    instance.full_clean(validate_unique=False)
+    """Validate and save. An update validates the fields it changes (every value stored went
+    through this on its own way in), checks uniqueness only for unique fields that changed (each
+    check is a query) and writes only the fields that changed: a workflow step that sets a job
+    title should neither re-validate and re-check an unchanged email nor rewrite every column."""
     loaded = None if instance._state.adding else loaded_values(instance)
+    unchanged = _unchanged_fields(instance, loaded)
+    # (An unchanged foreign key is not looked up again either: a user's manager, on every update.)
+    instance.full_clean(exclude=unchanged, validate_unique=False)
     if not exclude_unique:
-        unchanged = [
-            f.name
-            for f in type(instance)._meta.concrete_fields
-            if f.unique
-            and not f.primary_key
-            and loaded is not None
-            and loaded.get(f.name) == getattr(instance, f.attname)
-        ]
         instance.validate_unique(exclude=unchanged)
     instance.save(update_fields=_changed_fields(instance, loaded))
     return instance
+
+
+def _unchanged_fields(instance: models.Model, loaded: dict[str, Any] | None) -> list[str]:
+    """Fields whose value is still the one loaded (none for a new row or when unknown)."""
+    if loaded is None:
+        return []
+    return [
+        f.name
+        for f in type(instance)._meta.concrete_fields
+        if f.name in loaded and loaded[f.name] == json_value(getattr(instance, f.attname))
+    ]
 
 
 def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None) -> list[str] | None:

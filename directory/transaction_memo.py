@@ -38,3 +38,17 @@ def memoised(key: Hashable, compute: Callable[[], T]) -> T:
     if key not in memo:
         memo[key] = compute()
     return memo[key]
+
+
+def remember(key: Hashable, value: Any) -> None:
+    """Note an answer already known in this transaction (no-op when no memo is open)."""
+    memo = _memo.get()
+    if memo is not None:
+        memo[key] = value
+
+
+def forget(key: Hashable) -> None:
+    """Drop a memoised answer this transaction has just changed."""
+    memo = _memo.get()
+    if memo is not None:
+        memo.pop(key, None)

@@ -38,6 +38,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from directory.actors import Actor
+from directory.transaction_memo import memoised, remember
 from executions import statements
 from executions.choices import ExecutionStatus, SkipReason, StepStatus
 from executions.commit_group import CommitGroup
@@ -45,6 +46,7 @@ from executions.context import base_scope
 from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepTimedOut
 from executions.models import Execution, StepRun
 from executions.recording import limit_output, redact, to_json_safe
+from executions.statements import cancel_key
 from workflows.actions.base import ActionContext, ActionError
 from workflows.actions.registry import get_action
 from workflows.conditions import is_true
@@ -179,6 +181,7 @@ class Runner:
         self.group.open()
         if statements.claim(self.execution.pk):
             self.group.claimed.append(self.execution.pk)
+            remember(cancel_key(self.execution.pk), False)  # the claim required it not cancelled
             return True
         if self.owns_group:
             self._commit_group()  # nothing was written
@@ -237,7 +240,10 @@ class Runner:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _check_cancel(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        if statements.cancel_requested(self.execution.pk):
+        # Once per transaction: another process's cancel commits between group transactions (on
+        # SQLite the group holds the only write lock), and a cancel inside this one forgets it.
+        pk = self.execution.pk
+        if memoised(cancel_key(pk), lambda: statements.cancel_requested(pk)):
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
 

@@ -9,9 +9,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from directory.rows import insert_rows
+from directory.transaction_memo import forget
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.models import Execution
 from executions.queue import enqueue_on_commit
+from executions.statements import cancel_key
 
 
 class IdempotencyConflict(Exception):
@@ -98,6 +100,7 @@ def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
         status=ExecutionStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started"
     )
     Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
+    forget(cancel_key(execution.pk))  # a runner in this very transaction must see it
     execution.refresh_from_db()
     return execution
 

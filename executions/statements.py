@@ -58,6 +58,11 @@ def _when(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def cancel_key(execution_id: int) -> tuple[str, int]:
+    """The transaction-memo key of an execution's cancel flag (``directory.transaction_memo``)."""
+    return ("cancel_requested", execution_id)
+
+
 def cancel_requested(execution_id: int) -> bool:
     """Has someone asked this execution to stop?"""
     with connection.cursor() as cursor:

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from directory import services
 from directory.actors import Actor
@@ -405,3 +407,28 @@ def test_an_imported_user_saved_later_reports_only_the_new_change():
     user.save()
     [event] = events_after(mark)
     assert event.changes == [{"field": "job_title", "from": "", "to": "Agent"}]
+
+
+def test_an_update_validates_what_it_changes_and_does_not_look_up_an_unchanged_manager(make_user, system):
+    boss = make_user("boss")
+    ann = make_user("ann", manager=boss)
+    with CaptureQueriesContext(connection) as queries:
+        services.user_update(user=ann, actor=system, job_title="Lead")
+    lookups = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT 1 AS "a" FROM "directory_user"')
+    ]
+    assert lookups == []  # the manager's existence was checked when it was set
+    with pytest.raises(ValidationError) as exc:
+        services.user_update(user=ann, actor=system, manager=boss.pk + 1000)
+    assert "manager" in exc.value.message_dict
+
+
+def test_a_stored_value_no_longer_valid_does_not_block_updating_another_field(make_user, system):
+    ann = make_user("ann")
+    User.objects.filter(pk=ann.pk).update(employee_type="contractor-legacy")  # e.g. a choice since removed
+    ann = User.objects.get(pk=ann.pk)
+    services.user_update(user=ann, actor=system, job_title="Lead")
+    assert User.objects.get(pk=ann.pk).job_title == "Lead"
+    with pytest.raises(ValidationError) as exc:
+        services.user_update(user=ann, actor=system, employee_type="nonsense")
+    assert "employee_type" in exc.value.message_dict

@@ -82,7 +82,9 @@ class CancelSelf(Action):
     params_schema = {"type": "object", "properties": {}}
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-        Execution.objects.filter(pk=ctx.execution_id).update(cancel_requested=True)
+        from executions.services import execution_cancel
+
+        execution_cancel(execution=Execution.objects.get(pk=ctx.execution_id), actor=ctx.actor)
         return {}
 
 

@@ -174,3 +174,13 @@ def test_taking_the_next_queued_execution_walks_the_queue_index_without_sorting(
         cursor.execute("EXPLAIN QUERY PLAN " + statements._sql()["next"], [False])
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
     assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan
+
+
+def test_the_cancel_flag_is_read_once_per_group_transaction(make_workflow, administrator, settings):
+    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 3600  # one group for the whole run
+    workflow = make_workflow(TWO_STEPS + [{"c": {"call": "test.big", "with": {"size": 3}}}])
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+    with CaptureQueriesContext(connection) as queries:
+        assert run_execution(execution.pk, heartbeat=False) == "succeeded"
+    checks = [q for q in queries.captured_queries if q["sql"].startswith('SELECT "cancel_requested"')]
+    assert checks == []  # the claim, in the same transaction, required it not cancelled
