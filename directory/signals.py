@@ -20,7 +20,7 @@ from directory.models import CommandRun, Device, DeviceGroup, Policy, User, User
 from directory.snapshots import field_values, snapshot
 
 Change = dict[str, Any]
-EventRule = Callable[[models.Model, list[Change]], list[PendingEvent]]
+EventRule = Callable[[models.Model, list[Change], dict[str, Any]], list[PendingEvent]]
 
 _LOADED = "_keyflow_loaded_values"
 
@@ -72,14 +72,14 @@ def _user_specific_event(change: Change) -> str | None:
     return None
 
 
-def _user_rule(user: models.Model, changes: list[Change]) -> list[PendingEvent]:
+def _user_rule(user: models.Model, changes: list[Change], values: dict[str, Any]) -> list[PendingEvent]:
     """Specific events for state, lock and password expiry; ``user.updated`` for the rest.
 
     Admins expect one event per meaning: suspending someone is ``user.suspended``, not also a
     ``user.updated`` that would start every "on update" workflow. If the same save also
     changed other attributes, those (only) are reported as ``user.updated``.
     """
-    snap = snapshot(user)
+    snap = snapshot(user, values)
     events, general = [], []
     for change in changes:
         specific = _user_specific_event(change)
@@ -92,15 +92,16 @@ def _user_rule(user: models.Model, changes: list[Change]) -> list[PendingEvent]:
     return events
 
 
-def _device_rule(device: models.Model, changes: list[Change]) -> list[PendingEvent]:
-    return [PendingEvent("device.updated", ResourceType.DEVICE, device, changes=changes, snapshot=snapshot(device))]
+def _device_rule(device: models.Model, changes: list[Change], values: dict[str, Any]) -> list[PendingEvent]:
+    snap = snapshot(device, values)
+    return [PendingEvent("device.updated", ResourceType.DEVICE, device, changes=changes, snapshot=snap)]
 
 
-def _command_run_rule(run: models.Model, changes: list[Change]) -> list[PendingEvent]:
+def _command_run_rule(run: models.Model, changes: list[Change], values: dict[str, Any]) -> list[PendingEvent]:
     finished = CommandRunStatus.finished()
     for change in changes:
         if change["field"] == "status" and change["to"] in finished and change["from"] not in finished:
-            snap = snapshot(run)
+            snap = snapshot(run, values)
             snap["command_name"] = run.command.name
             snap["device_hostname"] = run.device.hostname
             return [
@@ -139,11 +140,11 @@ def _on_save(
     setattr(instance, _LOADED, after)
     if created or before is None:
         if created and created_type:
-            record_events([PendingEvent(created_type, resource_type, instance, snapshot=snapshot(instance))])
+            record_events([PendingEvent(created_type, resource_type, instance, snapshot=snapshot(instance, after))])
         return
     changes = diff(before, after)
     if changes and rule is not None:
-        record_events(rule(instance, changes))
+        record_events(rule(instance, changes, after))
 
 
 _DELETED_EXTRA = "_keyflow_deleted_extra"

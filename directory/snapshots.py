@@ -54,10 +54,11 @@ def field_values(instance: models.Model) -> dict[str, Any]:
     }
 
 
-def snapshot(instance: models.Model) -> dict[str, Any]:
-    """The object as plain data: its id plus tracked fields."""
+def snapshot(instance: models.Model, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object as plain data: its id plus tracked fields (``values``: ``field_values(instance)``
+    when the caller just computed it, as the save receiver has)."""
     data = {"id": instance.pk}
-    data.update(field_values(instance))
+    data.update(field_values(instance) if values is None else values)
     extra = _EXTRAS.get(type(instance)._meta.label)
     if extra is not None:
         data.update(extra(instance))

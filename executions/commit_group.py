@@ -30,6 +30,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from directory.rows import insert_many
+from directory.step_savepoint import step as step_savepoint
 from directory.transaction_memo import close_memo, open_memo
 from executions.models import StepRun
 
@@ -75,10 +76,11 @@ class CommitGroup:
 
     @contextmanager
     def step(self) -> Iterator[None]:
-        """A savepoint whose pending records are dropped with it if it rolls back."""
+        """A savepoint whose pending records are dropped with it if it rolls back; directory
+        services called directly inside join it (``directory.step_savepoint``)."""
         mark = len(self.pending)
         try:
-            with transaction.atomic():
+            with step_savepoint():
                 yield
         except BaseException:
             del self.pending[mark:]

@@ -68,7 +68,7 @@ class Execution(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx"),
-            # The queue: workers take the oldest queued execution (``statements.next_queued_id``).
+            # The queue: workers take the oldest queued execution (``statements.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
             # it every take sorted all queued rows, and draining a backlog was quadratic. ``status``
             # leads so SQLite's planner, without statistics, prefers it to the plain status index.

@@ -46,6 +46,10 @@ def _sql() -> dict[str, str]:
             f"SELECT {c['id']} FROM {table} WHERE {c['status']} = '{_QUEUED}' AND {c['cancel_requested']} = %s"
             f" ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
         ),
+        "next_row": (
+            f"SELECT {select_columns(Execution)} FROM {table} WHERE {c['status']} = '{_QUEUED}'"
+            f" AND {c['cancel_requested']} = %s ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
+        ),
     }
 
 
@@ -106,3 +110,9 @@ def next_queued_id() -> int | None:
         cursor.execute(_sql()["next"], [False])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def next_queued() -> Execution | None:
+    """``next_queued_id``'s execution, loaded by the same statement (a drain takes one per run)."""
+    rows = load_rows(Execution, _sql()["next_row"], [False])
+    return rows[0] if rows else None

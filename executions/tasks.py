@@ -56,11 +56,14 @@ def _load(execution_id: int) -> Execution | None:
     """The execution if it is still queued (else None), with its workflow, run-as role and pinned
     version from the group's memo: executions drained back to back mostly share them, and they
     cannot change under the group's transaction (see ``directory.transaction_memo``)."""
+    execution = statements.load_queued(execution_id)
+    return _attach(execution) if execution is not None else None
+
+
+def _attach(execution: Execution) -> Execution:
+    """Give ``execution`` its workflow (with run-as role) and version from the group's memo."""
     from workflows.models import Workflow, WorkflowVersion
 
-    execution = statements.load_queued(execution_id)
-    if execution is None:
-        return None
     execution.workflow = memoised(
         ("workflow", execution.workflow_id),
         lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
@@ -135,14 +138,12 @@ def _drain(group: CommitGroup, beat: Heartbeat | None) -> bool:
         if group.spent():
             group.commit()
         group.open()
-        execution_id = statements.next_queued_id()
-        if execution_id is None:
+        execution = statements.next_queued()
+        if execution is None:
             return True
         if beat is not None:
-            beat.current = execution_id
-        execution = _load(execution_id)
-        if execution is not None:
-            Runner(execution, claim=True, group=group).run()
+            beat.current = execution.pk
+        Runner(_attach(execution), claim=True, group=group).run()
     return False
 
 

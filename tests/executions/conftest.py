@@ -110,7 +110,22 @@ class Boom(Action):
         raise RuntimeError("kaboom")
 
 
-TEST_ACTIONS = (Flaky, SlowUpdate, Die, CancelSelf, Big, Boom)
+class TwoWrites(Action):
+    """Changes a user through one service, then makes a second service call fail on ``email``:
+    the first change must go with the failed step."""
+
+    key = "test.two_writes"
+    label = category = description = "test"
+    params_schema = {"type": "object", "properties": {"user": {}, "email": {"type": "string"}}}
+
+    def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+        user = resolve("user", params["user"], lock=True)
+        user = directory_services.user_update(user=user, actor=ctx.actor, locked=True, job_title="Half-written")
+        directory_services.user_update(user=user, actor=ctx.actor, locked=True, email=params["email"])
+        return {}
+
+
+TEST_ACTIONS = (Flaky, SlowUpdate, Die, CancelSelf, Big, Boom, TwoWrites)
 
 
 @pytest.fixture(autouse=True)

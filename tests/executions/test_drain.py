@@ -170,15 +170,16 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan")
 @pytest.mark.django_db
 def test_taking_the_next_queued_execution_walks_the_queue_index_without_sorting():
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + statements._sql()["next"], [False])
-        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
-    assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan
+    for name in ("next", "next_row"):
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + statements._sql()[name], [False])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan, name
 
 
 def test_the_cancel_flag_is_read_once_per_group_transaction(make_workflow, administrator, settings):
     settings.KEYFLOW_GROUP_COMMIT_SECONDS = 3600  # one group for the whole run
-    workflow = make_workflow(TWO_STEPS + [{"c": {"call": "test.big", "with": {"size": 3}}}])
+    workflow = make_workflow([*TWO_STEPS, {"c": {"call": "test.big", "with": {"size": 3}}}])
     execution = workflow_run(workflow=workflow, input={}, actor=administrator)
     with CaptureQueriesContext(connection) as queries:
         assert run_execution(execution.pk, heartbeat=False) == "succeeded"

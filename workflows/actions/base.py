@@ -60,7 +60,11 @@ class ActionContext:
 
 
 class Action:
-    """Base class of every action type. Subclass, set the class attributes, implement ``run``."""
+    """Base class of every action type. Subclass, set the class attributes, implement ``run``.
+
+    Change the directory through its services and let their exceptions propagate (turning one
+    into an ``ActionError`` is fine): inside a step they share the step's savepoint
+    (``directory.step_savepoint``), so the step — not the action — is what rolls back."""
 
     key: ClassVar[str]
     label: ClassVar[str]
