@@ -11,8 +11,10 @@ Why nothing is stranded: an execution whose transaction saw the count full commi
 (SQLite: transactions are serial; PostgreSQL: the upsert locks the row, so ``started`` waits for
 that commit) a pending task's ``started``, and that task's drain, which begins after it, sees
 it. A drain that stops on its time budget with work left requests a task again. A count left
-high by a task that never started (a lost broker row) is ignored after
-``KEYFLOW_WAKE_STALE_SECONDS``; the sweeper re-enqueues anything queued for long regardless.
+high by tasks that never started (a lost broker row) is not trusted once it is
+``KEYFLOW_WAKE_STALE_SECONDS`` old: the next request restarts it at 1. Counting low instead (a
+counted task that does start late) only costs a spare task. The sweeper re-enqueues anything
+queued for long regardless.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def _sql(vendor: str) -> dict[str, str]:
     return {
         "request": (
             f"INSERT INTO {table} ({qn('id')}, {pending}, {updated}) VALUES (%s, 1, %s)"
-            f" ON CONFLICT ({qn('id')}) DO UPDATE SET {pending} = {table}.{pending} + 1, {updated} = %s"
+            # A stale count restarts at 1 (this task) rather than growing: tasks it counted that
+            # never started must not keep every later request waiting for the stale window again.
+            f" ON CONFLICT ({qn('id')}) DO UPDATE SET {pending} = CASE WHEN {table}.{updated} < %s"
+            f" THEN 1 ELSE {table}.{pending} + 1 END, {updated} = %s"
             f" WHERE {table}.{pending} < %s OR {table}.{updated} < %s"
         ),
         "started": (
@@ -60,7 +65,7 @@ def request() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             _sql(connection.vendor)["request"],
-            [_ROW, adapt(now), adapt(now), settings.KEYFLOW_WAKE_TASKS, adapt(stale)],
+            [_ROW, adapt(now), adapt(stale), adapt(now), settings.KEYFLOW_WAKE_TASKS, adapt(stale)],
         )
         return cursor.rowcount == 1
 

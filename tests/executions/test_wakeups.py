@@ -95,6 +95,9 @@ def test_a_count_not_lowered_for_too_long_is_not_trusted(make_workflow, _run, ta
     QueueWakeup.objects.update(updated_at=timezone.now() - timedelta(minutes=5))  # their tasks were lost
     (late,) = _run(workflow, 1)
     assert tasks[-1] == {"args": (late,), "woken": True}
+    assert wakeups.pending() == 1  # restarted: the lost tasks no longer hold the count up
+    (later,) = _run(workflow, 1)
+    assert tasks[-1] == {"args": (later,), "woken": True}
 
 
 def test_a_drain_cut_short_asks_for_another_task(make_workflow, _run, tasks, settings, committed):
