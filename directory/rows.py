@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-from django.db import connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 
@@ -43,15 +44,16 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
     if not objs:
         return list(objs)
     model = type(objs[0])
-    if len(objs) > 1 or not connection.features.can_return_columns_from_insert:
+    conn = _default()
+    if len(objs) > 1 or not conn.features.can_return_columns_from_insert:
         return model.objects.bulk_create(objs)
     (obj,) = objs
-    sql, fields = _insert(model, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+    sql, fields = _insert(model, conn.vendor)
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields])
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = conn.alias
     return [obj]
 
 
@@ -67,13 +69,14 @@ def insert_many(objs: Sequence[models.Model]) -> None:
     multi-row statement whose cost grew with every row. The instances keep ``pk = None``."""
     if not objs:
         return
-    sql, fields = _insert_many(type(objs[0]), connection.vendor)
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
-    with connection.cursor() as cursor:
+    conn = _default()
+    sql, fields = _insert_many(type(objs[0]), conn.vendor)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields] for obj in objs]
+    with conn.cursor() as cursor:
         cursor.executemany(sql, rows)
     for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = conn.alias
 
 
 @cache
@@ -92,20 +95,26 @@ def _columns(model: type[models.Model], vendor: str) -> tuple[str, tuple[str, ..
     return select, tuple(f.attname for f in fields), tuple(converters)
 
 
-def _chain(converters: list[Callable[..., Any]], expression: Any) -> Callable[[Any], Any]:
+def _chain(converters: list[Callable[..., Any]], expression: Any) -> Callable[[Any, Any], Any]:
     if not converters:
         return _identity
 
-    def convert(value: Any) -> Any:
+    def convert(value: Any, conn: BaseDatabaseWrapper) -> Any:
         for converter in converters:
-            value = converter(value, expression, connection)
+            value = converter(value, expression, conn)
         return value
 
     return convert
 
 
-def _identity(value: Any) -> Any:
+def _identity(value: Any, conn: BaseDatabaseWrapper) -> Any:
     return value
+
+
+def _default() -> BaseDatabaseWrapper:
+    """This thread's default connection itself: every attribute read through the ``connection``
+    proxy is a thread-local lookup, and preparing one row's values made dozens of them."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def select_columns(model: type[models.Model]) -> str:
@@ -115,13 +124,14 @@ def select_columns(model: type[models.Model]) -> str:
 
 def load_rows(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
     """Instances of ``model`` from ``sql``, which must select ``select_columns(model)``."""
-    _, attnames, converters = _columns(model, connection.vendor)
-    with connection.cursor() as cursor:
+    conn = _default()
+    _, attnames, converters = _columns(model, conn.vendor)
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    alias = connection.alias
+    alias = conn.alias
     return [
-        model.from_db(alias, attnames, [convert(value) for convert, value in zip(converters, row, strict=True)])
+        model.from_db(alias, attnames, [convert(value, conn) for convert, value in zip(converters, row, strict=True)])
         for row in rows
     ]
 

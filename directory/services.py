@@ -133,7 +133,7 @@ def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Mod
     instance.full_clean(exclude=unchanged, validate_unique=False)
     if not exclude_unique:
         instance.validate_unique(exclude=unchanged)
-    instance.save(update_fields=_changed_fields(instance, loaded))
+    instance.save(update_fields=_changed_fields(instance, loaded, unchanged))
     return instance
 
 
@@ -148,21 +148,25 @@ def _unchanged_fields(instance: models.Model, loaded: dict[str, Any] | None) -> 
     ]
 
 
-def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None) -> list[str] | None:
+def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None, unchanged: list[str]) -> list[str] | None:
     """The fields an update must write (None: all, for a new row or when unknown).
 
     Compared as the change log compares them (``json_value``); fields the log does not track
     (secrets, ``updated_at``) are always written, so an ``auto_now`` stamp still moves.
+    ``unchanged`` (from before validation, which leaves those fields alone) need not be compared
+    again; a field validation converted may turn out unchanged after all.
     """
     if loaded is None:
         return None
     deferred = instance.get_deferred_fields()
+    skip = set(unchanged)
     fields = [
         f.name
         for f in type(instance)._meta.concrete_fields
         if not f.primary_key
         and not getattr(f, "auto_now_add", False)
         and f.attname not in deferred
+        and f.name not in skip
         and (f.name not in loaded or loaded[f.name] != json_value(getattr(instance, f.attname)))
     ]
     return fields or None
