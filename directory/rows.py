@@ -39,6 +39,11 @@ def _insert(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.F
     )
 
 
+def _insert_values(obj: models.Model, fields: Sequence[models.Field], conn: BaseDatabaseWrapper) -> list[Any]:
+    """A new row's values as the ORM's INSERT stores them (defaults, ``auto_now_add``, adapters)."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields]
+
+
 def insert_rows(objs: Sequence[M]) -> list[M]:
     """Insert new, unsaved instances of one model; sets their primary keys and returns them."""
     if not objs:
@@ -50,7 +55,7 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
     (obj,) = objs
     sql, fields = _insert(model, conn.vendor)
     with conn.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields])
+        cursor.execute(sql, _insert_values(obj, fields, conn))
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
     obj._state.db = conn.alias
@@ -71,7 +76,7 @@ def insert_many(objs: Sequence[models.Model]) -> None:
         return
     conn = _default()
     sql, fields = _insert_many(type(objs[0]), conn.vendor)
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields] for obj in objs]
+    rows = [_insert_values(obj, fields, conn) for obj in objs]
     with conn.cursor() as cursor:
         cursor.executemany(sql, rows)
     for obj in objs:

@@ -69,12 +69,20 @@ def enqueue_many_on_commit(execution_ids: list[int]) -> None:
     batch): with coalesced wake-ups, at most ``KEYFLOW_WAKE_TASKS`` tasks for all of them."""
     if wakeups.enabled():
         for execution_id in execution_ids[: settings.KEYFLOW_WAKE_TASKS]:
-            if not wakeups.request():
+            if not request_wakeup(execution_id):
                 break
-            _send(partial(enqueue_wakeup, execution_id))
         return
     for execution_id in execution_ids:
         _send(partial(enqueue_execution, execution_id))
+
+
+def request_wakeup(execution_id: int | None) -> bool:
+    """In the current transaction: count a drain task and queue it (``enqueue_wakeup``), unless
+    enough are pending already; True if one was queued."""
+    if not wakeups.request():
+        return False
+    _send(partial(enqueue_wakeup, execution_id))
+    return True
 
 
 def _send(enqueue: Callable[[], None]) -> None:

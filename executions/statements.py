@@ -28,6 +28,12 @@ def _sql() -> dict[str, str]:
     c = {f.name: qn(f.column) for f in meta.concrete_fields}
     queued = f"{c['status']} = %s AND {c['cancel_requested']} = %s"
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    # The oldest queued execution. The status is a literal: a partial index (``execution_queue_idx``)
+    # is used only when the query's WHERE visibly implies the index's, which a parameter does not.
+    oldest = (
+        f"FROM {table} WHERE {c['status']} = '{_QUEUED}' AND {c['cancel_requested']} = %s"
+        f" ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
+    )
     return {
         "cancel": f"SELECT {c['cancel_requested']} FROM {table} WHERE {c['id']} = %s",
         "load_queued": f"SELECT {select_columns(Execution)} FROM {table} WHERE {c['id']} = %s AND {queued}",
@@ -40,16 +46,8 @@ def _sql() -> dict[str, str]:
             f"UPDATE {table} SET {c['status']} = %s, {c['error']} = %s, {c['finished_at']} = %s,"
             f" {c['heartbeat_at']} = %s WHERE {c['id']} = %s AND {c['status']} IN (%s, %s)"
         ),
-        # The status is written as a literal: a partial index (``execution_queue_idx``) is used
-        # only when the query's WHERE visibly implies the index's, which a parameter does not.
-        "next": (
-            f"SELECT {c['id']} FROM {table} WHERE {c['status']} = '{_QUEUED}' AND {c['cancel_requested']} = %s"
-            f" ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
-        ),
-        "next_row": (
-            f"SELECT {select_columns(Execution)} FROM {table} WHERE {c['status']} = '{_QUEUED}'"
-            f" AND {c['cancel_requested']} = %s ORDER BY {c['queued_at']}, {c['id']} LIMIT 1{skip_locked}"
-        ),
+        "next": f"SELECT {c['id']} {oldest}",
+        "next_row": f"SELECT {select_columns(Execution)} {oldest}",
     }
 
 

@@ -21,7 +21,7 @@ from executions import statements, wakeups
 from executions.choices import ExecutionStatus
 from executions.commit_group import CommitGroup
 from executions.models import Execution
-from executions.queue import enqueue_execution, enqueue_wakeup
+from executions.queue import enqueue_execution, request_wakeup
 from executions.statements import claim  # noqa: F401  (claiming is part of the worker's API)
 
 logger = logging.getLogger("keyflow.worker")
@@ -122,8 +122,8 @@ def _wake_again() -> None:
     """A woken drain stopped with executions possibly left: make sure a task will come for them."""
     try:
         with transaction.atomic():
-            if statements.next_queued_id() is not None and wakeups.request():
-                enqueue_wakeup(None)
+            if statements.next_queued_id() is not None:
+                request_wakeup(None)
     except Exception:  # the sweeper re-enqueues forgotten executions; do not hide the task's own error
         logger.exception("could not request another drain task")
 
