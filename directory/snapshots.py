@@ -19,6 +19,10 @@ from django.db import models
 EXCLUDED_FIELDS = {"created_at", "updated_at", "webhook_url", "signing_key", "secret"}
 
 
+# Exact types that are JSON-safe as they are: most fields, checked first (a save reads every one).
+_AS_IS = frozenset({str, int, bool, float, type(None)})
+
+
 def json_value(value: Any) -> Any:
     """Convert a model field value to a JSON-safe value.
 
@@ -26,6 +30,8 @@ def json_value(value: Any) -> Any:
     a caller then mutates in place (``user.attributes["x"] = 1; user.save()``), or the change
     would compare equal to itself and no event would be written.
     """
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, models
 from django.db.models import F
 from django.db.models.sql.compiler import SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
+from django.utils.translation import gettext_lazy
 
 from directory import services
 from directory.models import DirectoryEvent, User
-from directory.rows import insert_many, load_rows, select_columns
+from directory.rows import _insert, _unchanged_types, insert_many, insert_rows, load_rows, select_columns
 from tests.directory.helpers import only_event
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,36 @@ def test_insert_many_of_nothing_writes_nothing(db):
     with CaptureQueriesContext(connection) as queries:
         insert_many([])
     assert queries.captured_queries == []
+
+
+def test_values_passed_through_unprepared_are_exactly_what_the_field_prepares():
+    """The shortcut in ``_insert_values`` may skip a field's preparation only where it would
+    return the value unchanged; anything else (a lazy string, a bool in an integer column, a
+    datetime) still goes through the field."""
+    _, preparers = _insert(DirectoryEvent, connection.vendor)
+    samples = ["text", gettext_lazy("lazy"), 3, True, None, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), {"a": 1}, 2.5]
+    for field, _attname, unchanged in preparers:
+        for value in samples:
+            if type(value) in unchanged:
+                assert field.get_db_prep_save(value, connection) == value and type(value) is type(
+                    field.get_db_prep_save(value, connection)
+                )
+    by_name = {field.name: unchanged for field, _a, unchanged in preparers}
+    assert str in by_name["type"] and by_name["occurred_at"] == frozenset() and by_name["changes"] == frozenset()
+
+    class Upper(models.CharField):  # a subclass may prepare values its own way: never skipped
+        def get_prep_value(self, value):
+            return str(value).upper()
+
+    assert _unchanged_types(Upper(max_length=5), connection) == frozenset()
+
+
+def test_an_inserted_event_stores_a_lazy_string_and_an_integer_as_the_orm_does(system):
+    event = DirectoryEvent(
+        type="user.updated", occurred_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), resource_type="user"
+    )
+    event.resource_name = gettext_lazy("Someone")
+    event.depth = True  # a bool in an integer column is stored as 1, as the ORM stores it
+    (saved,) = insert_rows([event])
+    stored = DirectoryEvent.objects.get(pk=saved.pk)
+    assert stored.resource_name == "Someone" and stored.depth == 1
