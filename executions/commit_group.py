@@ -13,6 +13,9 @@ directory changes they describe, so a crash still never leaves a change without 
 The group also opens a transaction memo (``directory.transaction_memo``) for checks whose answer
 cannot change within the transaction.
 
+Groups yield early to another writer waiting for the lock (``config.sqlite_backend``), at the
+next step boundary.
+
 Groups are for SQLite (the default budget elsewhere is 0): on PostgreSQL a transaction holding
 the row locks of several executions' steps can deadlock with another worker's doing the same in
 another order — and PostgreSQL commits concurrently anyway.
@@ -27,7 +30,7 @@ from contextlib import contextmanager
 from contextvars import Token
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from directory.rows import insert_many
 from directory.step_savepoint import step as step_savepoint
@@ -62,13 +65,27 @@ class CommitGroup:
         """Start the group transaction unless one is open."""
         if self._atomic is None:
             atomic = transaction.atomic()
-            atomic.__enter__()
+            conn = connections[DEFAULT_DB_ALIAS]
+            # On the embedded SQLite backend a group lets writers already waiting go first.
+            conn.keyflow_group = True
+            try:
+                atomic.__enter__()
+            finally:
+                conn.keyflow_group = False
             self._atomic, self._started = atomic, time.monotonic()
             self._memo = open_memo()
 
     def spent(self) -> bool:
-        """Has the open group used its budget? (A budget of 0 commits before every step.)"""
-        return self.is_open and time.monotonic() - self._started >= self.budget
+        """Has the open group used its budget, or does another transaction wait for the write lock
+        it holds? (A budget of 0 commits before every step.) Yielding to a waiting writer — a web
+        request, an API call queueing a run — costs one commit; not yielding kept it waiting for
+        the whole budget, and again for each group after, as SQLite's busy handler slept."""
+        if not self.is_open:
+            return False
+        if time.monotonic() - self._started >= self.budget:
+            return True
+        waiting = getattr(connections[DEFAULT_DB_ALIAS], "writers_waiting", None)
+        return waiting is not None and waiting()
 
     def add(self, step: StepRun) -> None:
         """A step record to write with this transaction."""

@@ -48,7 +48,7 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes
 # (and whose writers cannot deadlock); 0 on PostgreSQL, where a transaction holding the row locks of
 # several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
-_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+_SQLITE = DATABASES["default"]["ENGINE"] in {"django.db.backends.sqlite3", "config.sqlite_backend"}
 KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
 # A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
 KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)

@@ -1,0 +1,149 @@
+"""The SQLite write-lock queue (``config.sqlite_backend``): waiting writers are seen, a worker's
+group gives way to them, and the lock follows transactions exactly."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from config.sqlite_backend import writer_lock
+from config.sqlite_backend.writer_lock import WriterLock
+from executions.commit_group import CommitGroup
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    return str(tmp_path / "db.sqlite3")
+
+
+@pytest.fixture
+def locks(database):
+    made: list[WriterLock] = []
+
+    def make() -> WriterLock:
+        made.append(WriterLock(database))
+        return made[-1]
+
+    yield make
+    for lock in made:
+        lock.close()
+
+
+def _acquire_in_thread(lock: WriterLock, **kwargs) -> tuple[threading.Thread, list[BaseException | None]]:
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            lock.acquire(10, **kwargs)
+            outcome.append(None)
+        except BaseException as exc:  # reported to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _wait_until(condition, limit: float = 10.0) -> None:
+    event = threading.Event()
+    for _ in range(int(limit / 0.001)):
+        if condition():
+            return
+        event.wait(0.001)
+    raise AssertionError("condition never became true")
+
+
+def test_a_second_writer_waits_and_is_told_the_database_is_locked_after_its_timeout(locks):
+    first, second = locks(), locks()
+    first.acquire(1)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        second.acquire(0.01)
+    assert not second.held and first.held
+    first.release()
+    second.acquire(0.01)
+    assert second.held
+
+
+def test_the_holder_sees_a_waiting_writer_until_that_writer_has_the_lock(locks):
+    holder, waiter = locks(), locks()
+    holder.acquire(1)
+    assert not holder.others_waiting()
+    thread, outcome = _acquire_in_thread(waiter)
+    _wait_until(holder.others_waiting)
+    holder.release()
+    thread.join(10)
+    assert outcome == [None] and waiter.held
+    assert not holder.others_waiting()  # the waiter took it: no one waits any more
+
+
+def test_a_group_gives_way_to_writers_already_waiting(locks, monkeypatch):
+    monkeypatch.setattr(writer_lock, "YIELD_LIMIT", 10.0)
+    group, waiter, third = locks(), locks(), locks()
+    third.acquire(1)
+    thread, outcome = _acquire_in_thread(waiter)  # waits behind ``third``
+    _wait_until(third.others_waiting)
+    group_thread, group_outcome = _acquire_in_thread(group, group=True)
+    third.release()
+    thread.join(10)
+    assert outcome == [None] and waiter.held and not group.held  # the waiting writer went first
+    waiter.release()
+    group_thread.join(10)
+    assert group_outcome == [None] and group.held
+
+
+def test_a_group_waiting_is_not_a_waiting_writer(locks):
+    """Two workers' groups take turns by budget; only requests and API calls make a group yield."""
+    holder, other_group = locks(), locks()
+    holder.acquire(1)
+    thread, outcome = _acquire_in_thread(other_group, group=True)
+    assert not holder.others_waiting()
+    holder.release()
+    thread.join(10)
+    assert outcome == [None]
+
+
+def test_a_forked_child_cannot_release_its_parents_lock(locks):
+    parent, other = locks(), locks()
+    parent.acquire(1)
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the handle must not unlock the parent's lock
+        parent.release()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with pytest.raises(sqlite3.OperationalError):
+        other.acquire(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backend_holds_the_lock_exactly_for_a_transaction():
+    if not hasattr(connection, "writers_waiting"):
+        pytest.skip("the write-lock queue is the embedded SQLite backend's")
+    with transaction.atomic():
+        assert connection.writer_lock.held
+    assert not connection.writer_lock.held
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert connection.writer_lock.held
+        raise RuntimeError("rolled back")
+    assert not connection.writer_lock.held
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_commits_early_when_another_writer_waits():
+    if not hasattr(connection, "writers_waiting"):
+        pytest.skip("the write-lock queue is the embedded SQLite backend's")
+    group = CommitGroup(budget=3600)
+    group.open()
+    waiter = WriterLock(str(connection.settings_dict["NAME"]))
+    try:
+        assert not group.spent()
+        thread, outcome = _acquire_in_thread(waiter)
+        _wait_until(group.spent)  # far within its budget: spent because someone waits
+        group.commit()
+        thread.join(10)
+        assert outcome == [None]
+    finally:
+        waiter.close()
