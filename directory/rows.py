@@ -16,23 +16,27 @@ UPDATE is a cached statement — the save itself, its checks and its signals are
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 
 M = TypeVar("M", bound=models.Model)
 
 
-# How a value is prepared for the database: the field, its attname, and the exact value types
-# its ``get_db_prep_save`` returns unchanged on this backend (empty: always ask the field).
-Preparer = tuple[models.Field, str, frozenset[type]]
+# How a value is prepared for the database: the field, its attname, and (by exact value type)
+# what ``get_db_prep_save`` provably makes of such a value on this backend — a function that
+# returns the prepared value, or ``_MISSING`` to ask the field after all. Empty: always ask it.
+Shortcuts = dict[type, Callable[[Any], Any]]
+Preparer = tuple[models.Field, str, Shortcuts]
 
 _MISSING = object()
-_TEXT = frozenset({str, type(None)})
 _TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField, models.URLField)
 _INTEGER_FIELDS = (
     models.IntegerField,
@@ -47,39 +51,71 @@ _INTEGER_FIELDS = (
 )
 
 
-def _unchanged_types(field: models.Field, conn: BaseDatabaseWrapper) -> frozenset[type]:
-    """The value types ``field.get_db_prep_save`` provably returns as they are on ``conn``'s backend.
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _as_is_for(*types: type) -> Shortcuts:
+    return dict.fromkeys((*types, type(None)), _as_is)
+
+
+def _utc_text(value: dt.datetime) -> Any:
+    """SQLite's text for an aware UTC datetime, as its ``adapt_datetimefield_value`` writes it
+    with ``USE_TZ`` and a UTC connection (``make_naive`` to UTC is dropping the zone)."""
+    return str(value.replace(tzinfo=None)) if value.tzinfo is dt.UTC else _MISSING
+
+
+def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
+    """The value types whose preparation by ``field`` can be done here, on ``conn``'s backend.
 
     Only Django's own field classes (exactly, not subclasses, which may override preparation),
-    whose ``pre_save`` reads the attribute, and only where the backend's adapter is the
-    identity: a str for text, a bool for booleans, an int for integers and integer foreign keys
-    (PostgreSQL's psycopg 3 adapter wraps ints, so there the field is asked). ``None`` is
-    returned as is by all of them. Preparing a step's rows field by field through the ORM's
-    method chain was a tenth of a workflow step's Python time.
+    whose ``pre_save`` only reads the attribute: a str for text, a bool for booleans and an int
+    for integers and integer foreign keys are stored as they are where the backend's adapter is
+    the identity (PostgreSQL's psycopg 3 adapter wraps ints, so there the field is asked);
+    ``None`` by all of them; an aware UTC datetime as SQLite's text for it. Preparing a step's
+    rows field by field through the ORM's method chain was a tenth of a workflow step's time.
     """
-    if type(field).pre_save is not models.Field.pre_save:
-        return frozenset()
+    kind = type(field)
+    if kind is models.DateTimeField:
+        reads_attribute = not (field.auto_now or field.auto_now_add)
+        sqlite_utc = (
+            conn.vendor == "sqlite"
+            and settings.USE_TZ
+            and conn.timezone_name == "UTC"
+            and type(conn.ops).adapt_datetimefield_value is SQLiteOperations.adapt_datetimefield_value
+        )
+        return {dt.datetime: _utc_text, type(None): _as_is} if reads_attribute and sqlite_utc else {}
+    if kind.pre_save is not models.Field.pre_save:
+        return {}
     ops = type(conn.ops)
     plain_integers = (
         ops.adapt_integerfield_value is BaseDatabaseOperations.adapt_integerfield_value
         and ops.validate_autopk_value is BaseDatabaseOperations.validate_autopk_value
     )
-    kind = type(field)
     if kind is models.ForeignKey:
-        target = field.target_field
-        return frozenset({int, type(None)}) if plain_integers and type(target) in _INTEGER_FIELDS else frozenset()
+        return _as_is_for(int) if plain_integers and type(field.target_field) in _INTEGER_FIELDS else {}
     if kind in _TEXT_FIELDS:
-        return _TEXT
+        return _as_is_for(str)
     if kind is models.BooleanField:
-        return frozenset({bool, type(None)})
+        return _as_is_for(bool)
     if kind in _INTEGER_FIELDS and plain_integers:
-        return frozenset({int, type(None)})
-    return frozenset()
+        return _as_is_for(int)
+    return {}
+
+
+def _prepare(field: models.Field, shortcuts: Shortcuts, value: Any, conn: BaseDatabaseWrapper) -> Any:
+    """``field.get_db_prep_save(value, conn)``, by a shortcut where there is one."""
+    shortcut = shortcuts.get(type(value))
+    if shortcut is not None:
+        prepared = shortcut(value)
+        if prepared is not _MISSING:
+            return prepared
+    return field.get_db_prep_save(value, conn)
 
 
 @cache
-def _field_unchanged_types(field: models.Field, vendor: str) -> frozenset[type]:
-    return _unchanged_types(field, _default())
+def _field_shortcuts(field: models.Field, vendor: str) -> Shortcuts:
+    return _shortcuts(field, _default())
 
 
 @cache
@@ -92,7 +128,7 @@ def _insert(model: type[models.Model], vendor: str) -> tuple[str, tuple[Preparer
     marks = ", ".join(["%s"] * len(fields))
     return (
         f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({marks}) RETURNING {qn(pk.column)}",
-        tuple((f, f.attname, _unchanged_types(f, conn)) for f in fields),
+        tuple((f, f.attname, _shortcuts(f, conn)) for f in fields),
     )
 
 
@@ -100,12 +136,15 @@ def _insert_values(obj: models.Model, preparers: Sequence[Preparer], conn: BaseD
     """A new row's values as the ORM's INSERT stores them (defaults, ``auto_now_add``, adapters)."""
     attributes = obj.__dict__
     values = []
-    for field, attname, unchanged in preparers:
-        if unchanged:
+    for field, attname, shortcuts in preparers:
+        if shortcuts:
             value = attributes.get(attname, _MISSING)
-            if type(value) in unchanged:
-                values.append(value)
-                continue
+            shortcut = shortcuts.get(type(value))
+            if shortcut is not None:
+                prepared = shortcut(value)
+                if prepared is not _MISSING:
+                    values.append(prepared)
+                    continue
         values.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
     return values
 
@@ -207,6 +246,36 @@ def load_rows(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
     ]
 
 
+def load_joined(models_: Sequence[type[models.Model]], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a join as tuples of instances, one per model; ``sql`` selects ``select_columns``
+    of each model in that order. A model whose primary key is NULL in a row (an outer join that
+    found nothing) is None there. One statement where ``select_related`` compiled a query."""
+    conn = _default()
+    plans = [(model, *_columns(model, conn.vendor)[1:]) for model in models_]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    alias = conn.alias
+    result = []
+    for row in rows:
+        instances: list[Any] = []
+        start = 0
+        for model, attnames, converters in plans:
+            values = row[start : start + len(attnames)]
+            start += len(attnames)
+            pk_index = attnames.index(model._meta.pk.attname)
+            if values[pk_index] is None:
+                instances.append(None)
+                continue
+            instances.append(
+                model.from_db(
+                    alias, attnames, [convert(value, conn) for convert, value in zip(converters, values, strict=True)]
+                )
+            )
+        result.append(tuple(instances))
+    return result
+
+
 @lru_cache(maxsize=256)
 def _update_sql(model: type[models.Model], columns: tuple[str, ...], alias: str) -> str:
     ops = connections[alias].ops
@@ -243,10 +312,8 @@ class PreparedUpdate:
             )
         conn = connections[using]
         sql = _update_sql(type(self), tuple(field.column for field, _, _ in values), using)
-        params = [
-            value if type(value) in _field_unchanged_types(field, conn.vendor) else field.get_db_prep_save(value, conn)
-            for field, _, value in values
-        ]
+        vendor = conn.vendor
+        params = [_prepare(field, _field_shortcuts(field, vendor), value, conn) for field, _, value in values]
         params.append(meta.pk.get_db_prep_value(pk_val, conn))
         with conn.cursor() as cursor:
             cursor.execute(sql, params)

@@ -35,9 +35,17 @@ def to_json_safe(value: Any) -> Any:
 
 def limit_output(output: Any, limit: int | None = None) -> tuple[Any, bool]:
     """``(stored_output, truncated)``: the output itself, or a preview past ``limit`` bytes."""
+    stored, truncated, _ = encode_output(output, limit)
+    return stored, truncated
+
+
+def encode_output(output: Any, limit: int | None = None) -> tuple[Any, bool, str]:
+    """``limit_output`` plus the output's JSON text, from one encoding: the runner keeps a second
+    copy for later steps' scope (``json.loads(text)`` is ``to_json_safe(output)``)."""
     limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
     text = json.dumps(output, default=str)
-    if len(text.encode()) <= limit:
-        return to_json_safe(output), False
+    size = len(text) if text.isascii() else len(text.encode())
+    if size <= limit:
+        return json.loads(text), False, text
     preview = text.encode()[: max(limit - 200, 0)].decode(errors="ignore")
-    return {"truncated": True, "size_bytes": len(text.encode()), "preview": preview}, True
+    return {"truncated": True, "size_bytes": size, "preview": preview}, True, text

@@ -26,6 +26,7 @@ half-way.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -45,7 +46,7 @@ from executions.commit_group import CommitGroup
 from executions.context import base_scope
 from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepTimedOut
 from executions.models import Execution, StepRun
-from executions.recording import limit_output, redact, to_json_safe
+from executions.recording import encode_output, redact, to_json_safe
 from executions.statements import cancel_key
 from workflows.actions.base import ActionContext, ActionError
 from workflows.actions.registry import get_action
@@ -410,7 +411,7 @@ class Runner:
             raise ExecutionFailed(
                 f"execution exceeded its cap of {settings.KEYFLOW_MAX_STEPS_PER_EXECUTION} steps at {where.path}"
             )
-        stored, truncated = limit_output(output) if output is not None else (None, False)
+        stored, truncated, text = encode_output(output) if output is not None else (None, False, "")
         now = timezone.now()
         self.sequence += 1
         self.group.open()  # records are written with the group's transaction
@@ -435,7 +436,7 @@ class Runner:
         )
         self.group.add(step)
         self.done[where.key] = step
-        self._remember(name, status, to_json_safe(output) if output is not None else None, error)
+        self._remember(name, status, json.loads(text) if output is not None else None, error)
         return step
 
     def _remember(self, name: str, status: str, output: Any, error: str) -> None:

@@ -11,11 +11,14 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from directory.rows import load_joined, load_rows, select_columns
 from directory.transaction_memo import memoised
 from executions import statements, wakeups
 from executions.choices import ExecutionStatus
@@ -62,16 +65,73 @@ def _load(execution_id: int) -> Execution | None:
 
 def _attach(execution: Execution) -> Execution:
     """Give ``execution`` its workflow (with run-as role) and version from the group's memo."""
-    from workflows.models import Workflow, WorkflowVersion
-
-    execution.workflow = memoised(
-        ("workflow", execution.workflow_id),
-        lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
-    )
-    execution.version = memoised(
-        ("workflow_version", execution.version_id), lambda: WorkflowVersion.objects.get(pk=execution.version_id)
-    )
+    execution.workflow = memoised(("workflow", execution.workflow_id), lambda: _workflow(execution.workflow_id))
+    execution.version = memoised(("workflow_version", execution.version_id), lambda: _version(execution.version_id))
     return execution
+
+
+def _workflow(workflow_id: int) -> Any:
+    """The workflow with its run-as role, the role's group and principal: one prepared join
+    (``select_related`` compiled the same query on every group transaction; a worker that
+    steps aside for waiting writers starts one per execution)."""
+    from workflows.models import Workflow
+
+    rows = load_joined(_workflow_models(), _workflow_sql(connection.vendor), [workflow_id])
+    if not rows:
+        raise Workflow.DoesNotExist(f"workflow {workflow_id} does not exist")
+    workflow, role, group, principal = rows[0]
+    run_as = Workflow._meta.get_field("run_as")
+    run_as.set_cached_value(workflow, role)
+    if role is not None:
+        type(role)._meta.get_field("group").set_cached_value(role, group)
+        type(role)._meta.get_field("principal").set_cached_value(role, principal)
+    return workflow
+
+
+def _version(version_id: int) -> Any:
+    from workflows.models import WorkflowVersion
+
+    rows = load_rows(WorkflowVersion, _version_sql(connection.vendor), [version_id])
+    if not rows:
+        raise WorkflowVersion.DoesNotExist(f"workflow version {version_id} does not exist")
+    return rows[0]
+
+
+def _workflow_models() -> tuple[type, ...]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from directory.models import AdminRole
+    from workflows.models import Workflow
+
+    return (Workflow, AdminRole, Group, get_user_model())
+
+
+@cache
+def _workflow_sql(vendor: str) -> str:
+    workflow, role, group, principal = _workflow_models()
+    qn = connection.ops.quote_name
+
+    def table(model: type) -> str:
+        return qn(model._meta.db_table)
+
+    return (
+        f"SELECT {', '.join(select_columns(m) for m in (workflow, role, group, principal))}"
+        f" FROM {table(workflow)}"
+        f" LEFT JOIN {table(role)} ON {table(role)}.{qn('id')} = {table(workflow)}.{qn('run_as_id')}"
+        f" LEFT JOIN {table(group)} ON {table(group)}.{qn('id')} = {table(role)}.{qn('group_id')}"
+        f" LEFT JOIN {table(principal)} ON {table(principal)}.{qn('id')} = {table(role)}.{qn('principal_id')}"
+        f" WHERE {table(workflow)}.{qn('id')} = %s"
+    )
+
+
+@cache
+def _version_sql(vendor: str) -> str:
+    from workflows.models import WorkflowVersion
+
+    qn = connection.ops.quote_name
+    table = qn(WorkflowVersion._meta.db_table)
+    return f"SELECT {select_columns(WorkflowVersion)} FROM {table} WHERE {table}.{qn('id')} = %s"
 
 
 def run_execution(

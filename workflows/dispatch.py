@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -27,6 +28,7 @@ from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
 from executions.queue import enqueue_many_on_commit, shared_broker
+from workflows.choices import WorkflowType
 from workflows.conditions import is_true
 from workflows.expressions import ExpressionError
 from workflows.models import Workflow
@@ -53,10 +55,23 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
 def is_listened(event_type: str) -> bool:
     """Does any enabled event workflow start on ``event_type``? (One indexed query, memoised per
     runner transaction: see ``directory.transaction_memo``.)"""
-    return memoised(
-        ("listened", event_type),
-        lambda: Workflow.objects.filter(enabled=True, type="event", trigger_event=event_type).exists(),
+    return memoised(("listened", event_type), lambda: _any_listening(event_type))
+
+
+@cache
+def _listening_sql(vendor: str) -> str:
+    qn = connection.ops.quote_name
+    return (
+        f"SELECT 1 FROM {qn(Workflow._meta.db_table)}"
+        f" WHERE {qn('enabled')} = %s AND {qn('type')} = %s AND {qn('trigger_event')} = %s LIMIT 1"
     )
+
+
+def _any_listening(event_type: str) -> bool:
+    """The query behind ``is_listened``, prepared once: each new group transaction asks again."""
+    with connection.cursor() as cursor:
+        cursor.execute(_listening_sql(connection.vendor), [True, WorkflowType.EVENT.value, event_type])
+        return cursor.fetchone() is not None
 
 
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:

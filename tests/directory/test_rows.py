@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy
 
 from directory import services
 from directory.models import DirectoryEvent, User
-from directory.rows import _insert, _unchanged_types, insert_many, insert_rows, load_rows, select_columns
+from directory.rows import _MISSING, _insert, _shortcuts, insert_many, insert_rows, load_rows, select_columns
+from executions.models import StepRun
 from tests.directory.helpers import only_event
 
 pytestmark = pytest.mark.django_db
@@ -138,26 +139,45 @@ def test_insert_many_of_nothing_writes_nothing(db):
     assert queries.captured_queries == []
 
 
-def test_values_passed_through_unprepared_are_exactly_what_the_field_prepares():
-    """The shortcut in ``_insert_values`` may skip a field's preparation only where it would
-    return the value unchanged; anything else (a lazy string, a bool in an integer column, a
-    datetime) still goes through the field."""
+def test_values_prepared_by_a_shortcut_are_exactly_what_the_field_prepares():
+    """The shortcuts in ``_insert_values`` may stand in for a field's preparation only where they
+    give what it gives; anything else (a lazy string, a bool in an integer column, a datetime in
+    another zone) still goes through the field."""
     _, preparers = _insert(DirectoryEvent, connection.vendor)
-    samples = ["text", gettext_lazy("lazy"), 3, True, None, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), {"a": 1}, 2.5]
-    for field, _attname, unchanged in preparers:
+    _, step_preparers = _insert(StepRun, connection.vendor)
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    samples = [
+        "text",
+        gettext_lazy("lazy"),
+        3,
+        True,
+        None,
+        dt.datetime(2026, 1, 1, 12, 30, 5, 123, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, 12, 30, tzinfo=berlin),
+        {"a": 1},
+        2.5,
+    ]
+    used = set()
+    for field, _attname, shortcuts in (*preparers, *step_preparers):
         for value in samples:
-            if type(value) in unchanged:
-                assert field.get_db_prep_save(value, connection) == value and type(value) is type(
-                    field.get_db_prep_save(value, connection)
-                )
-    by_name = {field.name: unchanged for field, _a, unchanged in preparers}
-    assert str in by_name["type"] and by_name["occurred_at"] == frozenset() and by_name["changes"] == frozenset()
+            shortcut = shortcuts.get(type(value))
+            if shortcut is None or (prepared := shortcut(value)) is _MISSING:
+                continue
+            expected = field.get_db_prep_save(value, connection)
+            assert prepared == expected and type(prepared) is type(expected), (field.name, value)
+            used.add(type(value))
+    by_name = {field.name: shortcuts for field, _a, shortcuts in preparers}
+    assert str in by_name["type"] and by_name["changes"] == {}
+    assert {str, int, bool, type(None)} <= used
+    if connection.vendor == "sqlite":
+        assert dt.datetime in used and by_name["occurred_at"][dt.datetime](samples[6]) is _MISSING
 
     class Upper(models.CharField):  # a subclass may prepare values its own way: never skipped
         def get_prep_value(self, value):
             return str(value).upper()
 
-    assert _unchanged_types(Upper(max_length=5), connection) == frozenset()
+    assert _shortcuts(Upper(max_length=5), connection) == {}
+    assert _shortcuts(models.DateTimeField(auto_now=True), connection) == {}
 
 
 def test_an_inserted_event_stores_a_lazy_string_and_an_integer_as_the_orm_does(system):
