@@ -25,7 +25,6 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 
 M = TypeVar("M", bound=models.Model)
 
@@ -78,12 +77,11 @@ def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
     kind = type(field)
     if kind is models.DateTimeField:
         reads_attribute = not (field.auto_now or field.auto_now_add)
-        sqlite_utc = (
-            conn.vendor == "sqlite"
-            and settings.USE_TZ
-            and conn.timezone_name == "UTC"
-            and type(conn.ops).adapt_datetimefield_value is SQLiteOperations.adapt_datetimefield_value
-        )
+        sqlite_utc = conn.vendor == "sqlite" and settings.USE_TZ and conn.timezone_name == "UTC"
+        if sqlite_utc:  # imported here: the SQLite backend's modules import each other on first load
+            from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
+
+            sqlite_utc = type(conn.ops).adapt_datetimefield_value is SQLiteOperations.adapt_datetimefield_value
         return {dt.datetime: _utc_text, type(None): _as_is} if reads_attribute and sqlite_utc else {}
     if kind.pre_save is not models.Field.pre_save:
         return {}
