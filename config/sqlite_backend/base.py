@@ -7,10 +7,12 @@ from typing import Any
 
 from django.db.backends.sqlite3 import base
 
+from config.sqlite_backend.creation import DatabaseCreation
 from config.sqlite_backend.writer_lock import WriterLock
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    creation_class = DatabaseCreation
     # Set by a worker's group transaction before it begins (``group_transaction``).
     keyflow_group = False
 

@@ -30,6 +30,9 @@ import os
 import sqlite3
 import time
 
+# The lock files beside a database ``<db>``: ``<db>-writer`` and ``<db>-waiting``.
+LOCK_FILE_SUFFIXES = ("-writer", "-waiting")
+
 # How long a group defers its next transaction to waiting writers, at most.
 YIELD_LIMIT = 0.05
 _FIRST_PAUSE = 0.00005
@@ -44,8 +47,9 @@ class WriterLock:
     def __init__(self, database: str) -> None:
         self.database = database
         self._pid = os.getpid()
-        self._writer = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT, 0o600)
-        self._waiting = os.open(f"{database}-waiting", os.O_RDWR | os.O_CREAT, 0o600)
+        writer, waiting = LOCK_FILE_SUFFIXES
+        self._writer = os.open(f"{database}{writer}", os.O_RDWR | os.O_CREAT, 0o600)
+        self._waiting = os.open(f"{database}{waiting}", os.O_RDWR | os.O_CREAT, 0o600)
         self.held = False
 
     def acquire(self, timeout: float, *, group: bool = False) -> None:

@@ -147,3 +147,18 @@ def test_a_group_commits_early_when_another_writer_waits():
         assert outcome == [None]
     finally:
         waiter.close()
+
+
+def test_removing_a_test_database_removes_its_lock_files(tmp_path):
+    from django.db import connections
+
+    from config.sqlite_backend.creation import DatabaseCreation
+
+    if connections["default"].vendor != "sqlite":
+        pytest.skip("the write-lock queue is the embedded SQLite backend's")
+    name = str(tmp_path / "test-1.sqlite3")
+    lock = WriterLock(name)
+    lock.close()
+    open(name, "w").close()
+    DatabaseCreation(connections["default"])._destroy_test_db(name, verbosity=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
