@@ -30,9 +30,10 @@ M = TypeVar("M", bound=models.Model)
 
 
 # How a value is prepared for the database: the field, its attname, and (by exact value type)
-# what ``get_db_prep_save`` provably makes of such a value on this backend — a function that
-# returns the prepared value, or ``_MISSING`` to ask the field after all. Empty: always ask it.
-Shortcuts = dict[type, Callable[[Any], Any]]
+# what ``get_db_prep_save`` provably makes of such a value on this backend — None: the value as
+# it is; else a function that returns the prepared value, or ``_MISSING`` to ask the field after
+# all. Empty: always ask the field.
+Shortcuts = dict[type, Callable[[Any], Any] | None]
 Preparer = tuple[models.Field, str, Shortcuts]
 
 _MISSING = object()
@@ -50,12 +51,19 @@ _INTEGER_FIELDS = (
 )
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
 def _as_is_for(*types: type) -> Shortcuts:
-    return dict.fromkeys((*types, type(None)), _as_is)
+    return dict.fromkeys((*types, type(None)), None)
+
+
+class _TextShortcuts(dict):  # type: ignore[type-arg]
+    """A text field's shortcuts, which also learn str subclasses (a ``TextChoices`` member such as a
+    step's status): a text field stores any str as it is (``CharField.to_python``)."""
+
+    def learn(self, value: Any) -> bool:
+        if isinstance(value, str):
+            self[type(value)] = None
+            return True
+        return False
 
 
 def _utc_text(value: dt.datetime) -> Any:
@@ -64,7 +72,7 @@ def _utc_text(value: dt.datetime) -> Any:
     return str(value.replace(tzinfo=None)) if value.tzinfo is dt.UTC else _MISSING
 
 
-def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
+def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper, *, pre_saved: bool = False) -> Shortcuts:
     """The value types whose preparation by ``field`` can be done here, on ``conn``'s backend.
 
     Only Django's own field classes (exactly, not subclasses, which may override preparation),
@@ -73,17 +81,19 @@ def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
     the identity (PostgreSQL's psycopg 3 adapter wraps ints, so there the field is asked);
     ``None`` by all of them; an aware UTC datetime as SQLite's text for it. Preparing a step's
     rows field by field through the ORM's method chain was a tenth of a workflow step's time.
+    ``pre_saved``: the values have been through ``pre_save`` already (an update's), so a field
+    that stamps its own value (``auto_now``) can be prepared by shortcut too.
     """
     kind = type(field)
     if kind is models.DateTimeField:
-        reads_attribute = not (field.auto_now or field.auto_now_add)
+        reads_attribute = pre_saved or not (field.auto_now or field.auto_now_add)
         sqlite_utc = conn.vendor == "sqlite" and settings.USE_TZ and conn.timezone_name == "UTC"
         if sqlite_utc:  # imported here: the SQLite backend's modules import each other on first load
             from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 
             sqlite_utc = type(conn.ops).adapt_datetimefield_value is SQLiteOperations.adapt_datetimefield_value
-        return {dt.datetime: _utc_text, type(None): _as_is} if reads_attribute and sqlite_utc else {}
-    if kind.pre_save is not models.Field.pre_save:
+        return {dt.datetime: _utc_text, type(None): None} if reads_attribute and sqlite_utc else {}
+    if kind.pre_save is not models.Field.pre_save and not pre_saved:
         return {}
     ops = type(conn.ops)
     plain_integers = (
@@ -93,7 +103,7 @@ def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
     if kind is models.ForeignKey:
         return _as_is_for(int) if plain_integers and type(field.target_field) in _INTEGER_FIELDS else {}
     if kind in _TEXT_FIELDS:
-        return _as_is_for(str)
+        return _TextShortcuts(_as_is_for(str))
     if kind is models.BooleanField:
         return _as_is_for(bool)
     if kind in _INTEGER_FIELDS and plain_integers:
@@ -103,17 +113,22 @@ def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper) -> Shortcuts:
 
 def _prepare(field: models.Field, shortcuts: Shortcuts, value: Any, conn: BaseDatabaseWrapper) -> Any:
     """``field.get_db_prep_save(value, conn)``, by a shortcut where there is one."""
-    shortcut = shortcuts.get(type(value))
-    if shortcut is not None:
-        prepared = shortcut(value)
+    shortcut = shortcuts.get(type(value), _MISSING)
+    if shortcut is None:
+        return value
+    if shortcut is not _MISSING:
+        prepared = shortcut(value)  # type: ignore[operator]
         if prepared is not _MISSING:
             return prepared
+    elif type(shortcuts) is _TextShortcuts and shortcuts.learn(value):
+        return value
     return field.get_db_prep_save(value, conn)
 
 
 @cache
 def _field_shortcuts(field: models.Field, vendor: str) -> Shortcuts:
-    return _shortcuts(field, _default())
+    """An update's shortcuts: its values come from ``pre_save`` already."""
+    return _shortcuts(field, _default(), pre_saved=True)
 
 
 @cache
@@ -137,14 +152,99 @@ def _insert_values(obj: models.Model, preparers: Sequence[Preparer], conn: BaseD
     for field, attname, shortcuts in preparers:
         if shortcuts:
             value = attributes.get(attname, _MISSING)
-            shortcut = shortcuts.get(type(value))
-            if shortcut is not None:
-                prepared = shortcut(value)
+            shortcut = shortcuts.get(type(value), _MISSING)
+            if shortcut is None:
+                values.append(value)
+                continue
+            if shortcut is not _MISSING:
+                prepared = shortcut(value)  # type: ignore[operator]
                 if prepared is not _MISSING:
                     values.append(prepared)
                     continue
+            elif type(shortcuts) is _TextShortcuts and shortcuts.learn(value):
+                values.append(value)
+                continue
         values.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
     return values
+
+
+# --- running a statement ---------------------------------------------------------------------
+#
+# On SQLite a prepared statement runs on the driver's connection itself: Django's cursor wrapper
+# (connection checks, the ``%s`` → ``?`` rewrite by regex on every call, execute-wrapper hooks)
+# cost a workflow step more Python than SQLite spent running its statements. What the wrapper
+# guarantees is kept: a broken transaction is refused, driver errors become Django's
+# (``IntegrityError``, ``OperationalError``), and whenever queries are being logged or wrapped
+# (``DEBUG``, ``CaptureQueriesContext``, ``execute_wrapper``) the statement goes through Django's
+# cursor as before, so it is seen. Other databases always use Django's cursor.
+
+
+@lru_cache(maxsize=512)
+def _qmark(sql: str) -> str:
+    """``sql`` with Django's ``%s`` placeholders as SQLite's ``?`` (what its cursor wrapper does)."""
+    from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX  # SQLite's modules load lazily
+
+    return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
+
+
+def _direct(conn: BaseDatabaseWrapper) -> Any:
+    """The driver connection to run on directly, or None to go through Django's cursor."""
+    raw = conn.connection
+    if raw is None or conn.vendor != "sqlite" or conn.execute_wrappers or conn.queries_logged:
+        return None
+    conn.validate_no_broken_transaction()
+    return raw
+
+
+def fetch_all(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` selects."""
+    conn = conn or _default()
+    raw = _direct(conn)
+    if raw is not None:
+        with conn.wrap_database_errors:
+            return raw.execute(_qmark(sql), params).fetchall()
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def fetch_one(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> tuple[Any, ...] | None:
+    """The first row ``sql`` returns (a SELECT, or an INSERT … RETURNING), or None."""
+    conn = conn or _default()
+    raw = _direct(conn)
+    if raw is not None:
+        with conn.wrap_database_errors:
+            return raw.execute(_qmark(sql), params).fetchone()
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def execute(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> int:
+    """Run a write; returns the number of rows it changed."""
+    conn = conn or _default()
+    raw = _direct(conn)
+    if raw is not None:
+        with conn.wrap_database_errors:
+            return raw.execute(_qmark(sql), params).rowcount
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def execute_many(sql: str, rows: Sequence[Sequence[Any]], conn: BaseDatabaseWrapper | None = None) -> None:
+    """Run a write once per parameter row."""
+    conn = conn or _default()
+    raw = _direct(conn)
+    if raw is not None:
+        with conn.wrap_database_errors:
+            raw.executemany(_qmark(sql), rows)
+        return
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+# --- rows ------------------------------------------------------------------------------------
 
 
 def insert_rows(objs: Sequence[M]) -> list[M]:
@@ -157,9 +257,7 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
         return model.objects.bulk_create(objs)
     (obj,) = objs
     sql, fields = _insert(model, conn.vendor)
-    with conn.cursor() as cursor:
-        cursor.execute(sql, _insert_values(obj, fields, conn))
-        obj.pk = cursor.fetchone()[0]
+    obj.pk = fetch_one(sql, _insert_values(obj, fields, conn), conn)[0]  # type: ignore[index]
     obj._state.adding = False
     obj._state.db = conn.alias
     return [obj]
@@ -180,8 +278,7 @@ def insert_many(objs: Sequence[models.Model]) -> None:
     conn = _default()
     sql, fields = _insert_many(type(objs[0]), conn.vendor)
     rows = [_insert_values(obj, fields, conn) for obj in objs]
-    with conn.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    execute_many(sql, rows, conn)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = conn.alias
@@ -219,6 +316,21 @@ def _identity(value: Any, conn: BaseDatabaseWrapper) -> Any:
     return value
 
 
+@cache
+def _conversions(model: type[models.Model], vendor: str) -> tuple[tuple[int, Callable[[Any, Any], Any]], ...]:
+    """The columns (by position) that have converters: most (text, integers) have none, and a
+    call per column per row was most of the cost of reading one."""
+    converters = _columns(model, vendor)[2]
+    return tuple((index, convert) for index, convert in enumerate(converters) if convert is not _identity)
+
+
+def _converted(row: Sequence[Any], conversions: Sequence[tuple[int, Callable[[Any, Any], Any]]], conn: Any) -> Any:
+    values = list(row)
+    for index, convert in conversions:
+        values[index] = convert(values[index], conn)
+    return values
+
+
 def _default() -> BaseDatabaseWrapper:
     """This thread's default connection itself: every attribute read through the ``connection``
     proxy is a thread-local lookup, and preparing one row's values made dozens of them."""
@@ -233,15 +345,11 @@ def select_columns(model: type[models.Model]) -> str:
 def load_rows(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
     """Instances of ``model`` from ``sql``, which must select ``select_columns(model)``."""
     conn = _default()
-    _, attnames, converters = _columns(model, conn.vendor)
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    attnames = _columns(model, conn.vendor)[1]
+    conversions = _conversions(model, conn.vendor)
+    rows = fetch_all(sql, params, conn)
     alias = conn.alias
-    return [
-        model.from_db(alias, attnames, [convert(value, conn) for convert, value in zip(converters, row, strict=True)])
-        for row in rows
-    ]
+    return [model.from_db(alias, attnames, _converted(row, conversions, conn)) for row in rows]
 
 
 def load_joined(models_: Sequence[type[models.Model]], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -249,27 +357,21 @@ def load_joined(models_: Sequence[type[models.Model]], sql: str, params: Sequenc
     of each model in that order. A model whose primary key is NULL in a row (an outer join that
     found nothing) is None there. One statement where ``select_related`` compiled a query."""
     conn = _default()
-    plans = [(model, *_columns(model, conn.vendor)[1:]) for model in models_]
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    plans = [(model, _columns(model, conn.vendor)[1], _conversions(model, conn.vendor)) for model in models_]
+    rows = fetch_all(sql, params, conn)
     alias = conn.alias
     result = []
     for row in rows:
         instances: list[Any] = []
         start = 0
-        for model, attnames, converters in plans:
+        for model, attnames, conversions in plans:
             values = row[start : start + len(attnames)]
             start += len(attnames)
             pk_index = attnames.index(model._meta.pk.attname)
             if values[pk_index] is None:
                 instances.append(None)
                 continue
-            instances.append(
-                model.from_db(
-                    alias, attnames, [convert(value, conn) for convert, value in zip(converters, values, strict=True)]
-                )
-            )
+            instances.append(model.from_db(alias, attnames, _converted(values, conversions, conn)))
         result.append(tuple(instances))
     return result
 
@@ -313,6 +415,4 @@ class PreparedUpdate:
         vendor = conn.vendor
         params = [_prepare(field, _field_shortcuts(field, vendor), value, conn) for field, _, value in values]
         params.append(meta.pk.get_db_prep_value(pk_val, conn))
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount > 0
+        return execute(sql, params, conn) > 0

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import uuid
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.db import models
@@ -46,18 +47,26 @@ def tracked_fields(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if f.name not in EXCLUDED_FIELDS and not f.primary_key]
 
 
+@cache
+def _tracked_names(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, f.attname) for f in tracked_fields(model))
+
+
 def field_values(instance: models.Model) -> dict[str, Any]:
     """Current values of the tracked fields, keyed by field name (foreign keys by id).
 
     Deferred fields are left out rather than loaded, so reading ``.only(...)`` querysets
-    costs no extra queries.
+    costs no extra queries. (A field's value lives in the instance's ``__dict__`` under its
+    attname, and a deferred field is exactly one that is not there — Django's own test; every
+    directory save and load reads all of them, so this loop is kept tight.)
     """
-    deferred = instance.get_deferred_fields()
-    return {
-        f.name: json_value(getattr(instance, f.attname))
-        for f in tracked_fields(type(instance))
-        if f.attname not in deferred
-    }
+    attributes = instance.__dict__
+    values = {}
+    for name, attname in _tracked_names(type(instance)):
+        if attname in attributes:
+            value = attributes[attname]
+            values[name] = value if type(value) in _AS_IS else json_value(value)
+    return values
 
 
 def snapshot(instance: models.Model, values: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from functools import cache
 from django.db import connection
 from django.utils import timezone
 
-from directory.rows import load_rows, select_columns
+from directory.rows import execute, fetch_one, load_rows, select_columns
 from executions.choices import ExecutionStatus
 from executions.models import Execution
 
@@ -67,21 +67,14 @@ def cancel_key(execution_id: int) -> tuple[str, int]:
 
 def cancel_requested(execution_id: int) -> bool:
     """Has someone asked this execution to stop?"""
-    with connection.cursor() as cursor:
-        cursor.execute(_sql()["cancel"], [execution_id])
-        row = cursor.fetchone()
+    row = fetch_one(_sql()["cancel"], [execution_id])
     return bool(row and row[0])
 
 
 def claim(execution_id: int) -> bool:
     """``queued → running`` if it still is queued and not cancelled; False if another worker has it."""
     now = _when(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _sql()["claim"],
-            [_RUNNING, now, now, execution_id, _QUEUED, False],
-        )
-        return cursor.rowcount == 1
+    return execute(_sql()["claim"], [_RUNNING, now, now, execution_id, _QUEUED, False]) == 1
 
 
 def finish(execution_id: int, status: str, error: str, *, also_queued: bool) -> bool:
@@ -89,9 +82,7 @@ def finish(execution_id: int, status: str, error: str, *, also_queued: bool) -> 
     claim was rolled back with a broken group)."""
     now = _when(timezone.now())
     second = _QUEUED if also_queued else _RUNNING
-    with connection.cursor() as cursor:
-        cursor.execute(_sql()["finish"], [str(status), error, now, now, execution_id, _RUNNING, second])
-        return cursor.rowcount == 1
+    return execute(_sql()["finish"], [str(status), error, now, now, execution_id, _RUNNING, second]) == 1
 
 
 def load_queued(execution_id: int) -> Execution | None:
@@ -104,9 +95,7 @@ def load_queued(execution_id: int) -> Execution | None:
 def next_queued_id() -> int | None:
     """The oldest queued execution no other worker is taking (row-locked on PostgreSQL until the
     transaction ends; SQLite's write transaction already excludes every other writer)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_sql()["next"], [False])
-        row = cursor.fetchone()
+    row = fetch_one(_sql()["next"], [False])
     return row[0] if row else None
 
 

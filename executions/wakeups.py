@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from directory.rows import execute
 from executions.models import QueueWakeup
 
 _ROW = 1
@@ -62,20 +63,19 @@ def request() -> bool:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(
+    return (
+        execute(
             _sql(connection.vendor)["request"],
             [_ROW, adapt(now), adapt(stale), adapt(now), settings.KEYFLOW_WAKE_TASKS, adapt(stale)],
         )
-        return cursor.rowcount == 1
+        == 1
+    )
 
 
 def started() -> None:
     """A woken task is starting: one pending fewer (committed at once, before it drains)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _sql(connection.vendor)["started"], [connection.ops.adapt_datetimefield_value(timezone.now()), _ROW]
-        )
+    with transaction.atomic():
+        execute(_sql(connection.vendor)["started"], [connection.ops.adapt_datetimefield_value(timezone.now()), _ROW])
 
 
 def pending() -> int:

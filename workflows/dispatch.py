@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from directory.models import DirectoryEvent
+from directory.rows import fetch_one
 from directory.transaction_memo import memoised
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
@@ -69,9 +70,7 @@ def _listening_sql(vendor: str) -> str:
 
 def _any_listening(event_type: str) -> bool:
     """The query behind ``is_listened``, prepared once: each new group transaction asks again."""
-    with connection.cursor() as cursor:
-        cursor.execute(_listening_sql(connection.vendor), [True, WorkflowType.EVENT.value, event_type])
-        return cursor.fetchone() is not None
+    return fetch_one(_listening_sql(connection.vendor), [True, WorkflowType.EVENT.value, event_type]) is not None
 
 
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:

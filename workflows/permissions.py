@@ -23,6 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from guardian.core import ObjectPermissionChecker
 
+from directory.rows import fetch_one
 from directory.transaction_memo import memoised
 
 
@@ -53,9 +54,7 @@ def has_model_perm(principal: Any, perm: str) -> bool:
     app_label, codename = perm.split(".", 1)
 
     def read() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(_model_perm_sql(), [app_label, codename, principal.pk, principal.pk])
-            return cursor.fetchone() is not None
+        return fetch_one(_model_perm_sql(), [app_label, codename, principal.pk, principal.pk]) is not None
 
     return memoised(("model_perm", principal.pk, perm), read)
 

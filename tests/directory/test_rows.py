@@ -13,7 +13,17 @@ from django.utils.translation import gettext_lazy
 
 from directory import services
 from directory.models import DirectoryEvent, User
-from directory.rows import _MISSING, _insert, _shortcuts, insert_many, insert_rows, load_rows, select_columns
+from directory.rows import (
+    _MISSING,
+    _field_shortcuts,
+    _insert,
+    _prepare,
+    _shortcuts,
+    insert_many,
+    insert_rows,
+    load_rows,
+    select_columns,
+)
 from executions.models import StepRun
 from tests.directory.helpers import only_event
 
@@ -160,8 +170,11 @@ def test_values_prepared_by_a_shortcut_are_exactly_what_the_field_prepares():
     used = set()
     for field, _attname, shortcuts in (*preparers, *step_preparers):
         for value in samples:
-            shortcut = shortcuts.get(type(value))
-            if shortcut is None or (prepared := shortcut(value)) is _MISSING:
+            shortcut = shortcuts.get(type(value), _MISSING)
+            if shortcut is _MISSING:
+                continue
+            prepared = value if shortcut is None else shortcut(value)
+            if prepared is _MISSING:
                 continue
             expected = field.get_db_prep_save(value, connection)
             assert prepared == expected and type(prepared) is type(expected), (field.name, value)
@@ -189,3 +202,26 @@ def test_an_inserted_event_stores_a_lazy_string_and_an_integer_as_the_orm_does(s
     (saved,) = insert_rows([event])
     stored = DirectoryEvent.objects.get(pk=saved.pk)
     assert stored.resource_name == "Someone" and stored.depth == 1
+
+
+def test_a_text_field_learns_str_subclasses_and_stores_them_as_the_field_would():
+    from executions.choices import StepStatus
+
+    field = StepRun._meta.get_field("status")
+    shortcuts = _shortcuts(field, connection)
+    assert StepStatus not in shortcuts
+    assert _prepare(field, shortcuts, StepStatus.SUCCEEDED, connection) == field.get_db_prep_save(
+        StepStatus.SUCCEEDED, connection
+    )
+    assert StepStatus in shortcuts  # learned: a TextChoices member is a str, stored as it is
+    lazy = gettext_lazy("lazy")
+    assert _prepare(field, shortcuts, lazy, connection) == "lazy" and type(lazy) not in shortcuts
+
+
+def test_an_update_prepares_a_stamped_datetime_by_shortcut_as_the_field_would():
+    field = User._meta.get_field("updated_at")  # auto_now: its own pre_save, already applied on update
+    stamp = dt.datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=dt.UTC)
+    shortcuts = _field_shortcuts(field, connection.vendor)
+    assert _prepare(field, shortcuts, stamp, connection) == field.get_db_prep_save(stamp, connection)
+    if connection.vendor == "sqlite":
+        assert dt.datetime in shortcuts and _shortcuts(field, connection) == {}
