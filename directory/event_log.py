@@ -18,7 +18,7 @@ from django.utils import timezone
 from directory.actors import current_actor
 from directory.event_types import get_event_type
 from directory.models import DirectoryEvent
-from directory.rows import insert_rows
+from directory.rows import insert_rows, new_row
 
 # Sent after the transaction that wrote events commits, with ``event_ids``.
 events_committed = django.dispatch.Signal()
@@ -52,7 +52,8 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
         get_event_type(item.type)  # an unregistered type is a programming error
         resource_id = item.resource_id if item.resource_id is not None else getattr(item.resource, "pk", "")
         rows.append(
-            DirectoryEvent(
+            new_row(
+                DirectoryEvent,
                 type=item.type,
                 occurred_at=now,
                 actor_type=actor.type,

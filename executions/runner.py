@@ -39,6 +39,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from directory.actors import Actor
+from directory.rows import new_row
 from directory.transaction_memo import memoised, remember
 from executions import statements
 from executions.choices import ExecutionStatus, SkipReason, StepStatus
@@ -415,7 +416,8 @@ class Runner:
         now = timezone.now()
         self.sequence += 1
         self.group.open()  # records are written with the group's transaction
-        step = StepRun(
+        step = new_row(
+            StepRun,
             execution_id=self.execution.pk,
             sequence=self.sequence,
             key=where.key,

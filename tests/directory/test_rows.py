@@ -22,8 +22,10 @@ from directory.rows import (
     insert_many,
     insert_rows,
     load_rows,
+    new_row,
     select_columns,
 )
+from directory.signals import loaded_values
 from executions.models import StepRun
 from tests.directory.helpers import only_event
 
@@ -225,3 +227,46 @@ def test_an_update_prepares_a_stamped_datetime_by_shortcut_as_the_field_would():
     assert _prepare(field, shortcuts, stamp, connection) == field.get_db_prep_save(stamp, connection)
     if connection.vendor == "sqlite":
         assert dt.datetime in shortcuts and _shortcuts(field, connection) == {}
+
+
+def _state_and_fields(instance: models.Model) -> tuple:
+    names = [f.attname for f in type(instance)._meta.concrete_fields]
+    return (instance._state.adding, instance._state.db, {n: instance.__dict__.get(n, "<unset>") for n in names})
+
+
+def test_a_new_row_is_what_the_keyword_constructor_builds():
+    values = {"type": "user.updated", "resource_type": "user", "caused_by_execution_id": None, "depth": 2}
+    built = new_row(DirectoryEvent, **values)
+    expected = DirectoryEvent(**values)
+    got, want = _state_and_fields(built), _state_and_fields(expected)
+    assert got[:2] == want[:2]
+    # Defaults are fresh per instance (callables called), equal in value.
+    assert {k: v for k, v in got[2].items() if k != "occurred_at"} == {
+        k: v for k, v in want[2].items() if k != "occurred_at"
+    }
+    assert built.changes is not new_row(DirectoryEvent, type="x").changes
+    with pytest.raises(TypeError, match="unexpected keyword arguments: nope"):
+        new_row(DirectoryEvent, nope=1)
+
+
+def test_a_loaded_instance_is_what_from_db_builds_and_its_loaded_values_are_remembered(rich_user):
+    (loaded,) = _load(rich_user.pk)
+    orm = User.objects.get(pk=rich_user.pk)
+    assert _state_and_fields(loaded) == _state_and_fields(orm)
+    assert loaded_values(loaded) == loaded_values(orm)  # post_init ran, as for the ORM's instance
+
+
+def test_a_model_with_its_own_constructor_is_built_by_it():
+    class RowsTestCustomInit(models.Model):
+        class Meta:
+            app_label = "directory"
+            managed = False
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen = True
+
+        def __str__(self) -> str:
+            return "custom"
+
+    assert new_row(RowsTestCustomInit).seen is True
