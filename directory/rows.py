@@ -172,13 +172,12 @@ def _insert_values(obj: models.Model, preparers: Sequence[Preparer], conn: BaseD
 
 # --- running a statement ---------------------------------------------------------------------
 #
-# On SQLite a prepared statement runs on the driver's connection itself: Django's cursor wrapper
-# (connection checks, the ``%s`` → ``?`` rewrite by regex on every call, execute-wrapper hooks)
-# cost a workflow step more Python than SQLite spent running its statements. What the wrapper
-# guarantees is kept: a broken transaction is refused, driver errors become Django's
-# (``IntegrityError``, ``OperationalError``), and whenever queries are being logged or wrapped
-# (``DEBUG``, ``CaptureQueriesContext``, ``execute_wrapper``) the statement goes through Django's
-# cursor as before, so it is seen. Other databases always use Django's cursor.
+# On the embedded SQLite backend a prepared statement runs on the driver's connection itself
+# (``DatabaseWrapper.direct_connection``): Django's cursor wrapper cost a workflow step more
+# Python than SQLite spent running its statements. What the wrapper guarantees is kept: a broken
+# transaction is refused, driver errors become Django's (``IntegrityError``,
+# ``OperationalError``), and whenever queries are being logged or wrapped the statement goes
+# through Django's cursor as before, so it is seen. Other databases always use Django's cursor.
 
 
 @lru_cache(maxsize=512)
@@ -190,12 +189,10 @@ def _qmark(sql: str) -> str:
 
 
 def _direct(conn: BaseDatabaseWrapper) -> Any:
-    """The driver connection to run on directly, or None to go through Django's cursor."""
-    raw = conn.connection
-    if raw is None or conn.vendor != "sqlite" or conn.execute_wrappers or conn.queries_logged:
-        return None
-    conn.validate_no_broken_transaction()
-    return raw
+    """The driver connection to run on directly (``config.sqlite_backend``), or None to go
+    through Django's cursor."""
+    direct = getattr(conn, "direct_connection", None)
+    return direct() if direct is not None else None
 
 
 def fetch_all(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> list[tuple[Any, ...]]:

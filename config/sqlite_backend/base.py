@@ -52,6 +52,40 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             self._close_writer_lock()
 
+    # --- statements on the driver connection ----------------------------------------------
+    #
+    # Django's cursor wrapper (connection checks, the ``%s`` → ``?`` rewrite by regex, execute
+    # hooks) costs more Python than SQLite spends on a short statement; a workflow step runs a
+    # handful, and a savepoint with its release around each. Whenever queries are being logged
+    # or wrapped (``DEBUG``, ``CaptureQueriesContext``, ``execute_wrapper``) they go through the
+    # cursor as before, so they are seen.
+
+    def direct_connection(self) -> Any:
+        """The driver connection for a statement to run on directly, or None to go through
+        Django's cursor. Refuses a broken transaction as Django's cursor would."""
+        raw = self.connection
+        if raw is None or self.execute_wrappers or self.queries_logged:
+            return None
+        self.validate_no_broken_transaction()
+        return raw
+
+    def _savepoint(self, sid: str) -> None:
+        self._savepoint_statement(self.ops.savepoint_create_sql(sid), super()._savepoint, sid)
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        self._savepoint_statement(self.ops.savepoint_rollback_sql(sid), super()._savepoint_rollback, sid)
+
+    def _savepoint_commit(self, sid: str) -> None:
+        self._savepoint_statement(self.ops.savepoint_commit_sql(sid), super()._savepoint_commit, sid)
+
+    def _savepoint_statement(self, sql: str, through_cursor: Any, sid: str) -> None:
+        raw = self.direct_connection()
+        if raw is None:
+            through_cursor(sid)
+            return
+        with self.wrap_database_errors:
+            raw.execute(sql)
+
     def writers_waiting(self) -> bool:
         """Is another transaction waiting for this database's write lock?"""
         lock: WriterLock | None = getattr(self, "writer_lock", None)

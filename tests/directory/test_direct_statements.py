@@ -69,3 +69,17 @@ def test_the_direct_path_is_sqlites_only_and_steps_aside_for_capture(db):
 
 def test_placeholders_become_sqlites_and_a_literal_percent_stays():
     assert _qmark("SELECT %s, '100%%' WHERE a = %s") == "SELECT ?, '100%' WHERE a = ?"
+
+
+def test_a_savepoint_rolls_back_only_its_own_writes(make_user, mode):
+    ann = make_user("ann")
+    with transaction.atomic():
+        execute(f"UPDATE {TABLE} SET department = %s WHERE id = %s", ["Kept", ann.pk])
+        with pytest.raises(RuntimeError), transaction.atomic():
+            execute(f"UPDATE {TABLE} SET job_title = %s WHERE id = %s", ["Gone", ann.pk])
+            raise RuntimeError("step failed")
+    ann.refresh_from_db()
+    assert (ann.department, ann.job_title) == ("Kept", "")
+    if mode != "direct":
+        seen = " ".join(q["sql"] for q in mode.captured_queries)
+        assert "SAVEPOINT" in seen and "ROLLBACK TO SAVEPOINT" in seen and "RELEASE SAVEPOINT" in seen
