@@ -584,11 +584,18 @@ class Compiled:
     kind: str  # "literal", "native" or "text"
     template: Template | None = None
     expression: TemplateExpression | None = None
+    # For a native expression that only looks a value up (``input.user``, ``steps.a.output["id"]``):
+    # the name, then each key and whether it was written as an attribute.
+    path: tuple[tuple[str, bool], ...] | None = None
 
     def render(self, scope: dict[str, Any]) -> Any:
         """The value in ``scope``: the expression's native value, or the rendered text."""
         if self.kind == "literal":
             return self.source
+        if self.path is not None:
+            found = _look_up(self.path, scope)
+            if found is not _NOT_PLAIN:
+                return found
         try:
             if self.expression is not None:
                 value = self.expression(scope)
@@ -599,6 +606,46 @@ class Compiled:
             raise
         except Exception as exc:
             raise _translate(exc, self.source, scope) from None
+
+
+# A lookup walks plain dicts only, and only where the sandbox would end up at the dict's item:
+# ``a.b`` tries the attribute first, so a key named like a dict attribute (``items``) is left to
+# Jinja, as is anything missing (its error names what is undefined) or not a dict.
+_NOT_PLAIN = object()
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+def _look_up(path: tuple[tuple[str, bool], ...], scope: dict[str, Any]) -> Any:
+    """What the sandbox gives for a plain lookup path in ``scope``, or ``_NOT_PLAIN`` to ask it.
+    Rendering a step's ``{{ input.user }}`` through a Jinja context per value was most of the
+    cost of rendering its params."""
+    value: Any = scope
+    for key, as_attribute in path:
+        if type(value) is not dict or (as_attribute and key in _DICT_ATTRIBUTES) or key not in value:
+            return _NOT_PLAIN
+        value = value[key]
+    if isinstance(value, Undefined | list | tuple | dict):  # containers may hold undefined values
+        return _NOT_PLAIN
+    return value
+
+
+def _plain_path(expr: nodes.Expr) -> tuple[tuple[str, bool], ...] | None:
+    """The lookup path of an expression that is only a name with attribute or constant-key
+    lookups, else None."""
+    steps: list[tuple[str, bool]] = []
+    node = expr
+    while True:
+        if isinstance(node, nodes.Getattr):
+            steps.append((node.attr, True))
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            steps.append((node.arg.value, False))
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load":
+            steps.append((node.name, False))
+            return tuple(reversed(steps))
+        else:
+            return None
 
 
 def _template(ast: nodes.Template, source: str) -> Template:
@@ -625,7 +672,7 @@ def compile_source(source: str) -> Compiled:
     ast = _parse(source)
     expr = _single_expression(ast)
     if expr is not None:
-        return Compiled(source, "native", expression=_expression_template(expr, source))
+        return Compiled(source, "native", expression=_expression_template(expr, source), path=_plain_path(expr))
     return Compiled(source, "text", template=_template(ast, source))
 
 
@@ -640,7 +687,8 @@ def _compile_condition(source: str) -> Compiled:
             )
         return compiled
     ast = _parse(source)
-    return Compiled(source, "native", expression=_expression_template(ast.body[0].nodes[0], source))
+    expr = ast.body[0].nodes[0]
+    return Compiled(source, "native", expression=_expression_template(expr, source), path=_plain_path(expr))
 
 
 def render_value(value: Any, scope: dict[str, Any], *, json_safe: bool = True) -> Any:

@@ -3,6 +3,7 @@ names, caching, static analysis (syntax, step references, names) and the date he
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -417,3 +418,48 @@ def test_helpers_work_as_filters_and_as_functions() -> None:
     assert evaluate("days_since(event.user.hire_date) > 300", scope) is True
     assert evaluate("event.user.email|email_domain == 'corp.io'", scope) is True
     assert render_value("{{ event.user.hire_date|to_date }}", scope) == "2024-01-01"
+
+
+# --- plain lookups without a Jinja context ------------------------------------------------------
+
+LOOKUP_SCOPE = {
+    "input": {"user": "ann", "n": 3, "flag": False, "none": None, "items": "shadowed", "nested": {"id": 7}},
+    "steps": {"a": {"output": {"id": "u-1", "list": [1, 2]}, "status": "succeeded"}},
+}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ input.user }}",
+        "{{ input.n }}",
+        "{{ input.flag }}",
+        "{{ input.none }}",
+        "{{ input['user'] }}",
+        "{{ input.nested.id }}",
+        "{{ steps.a.output.id }}",
+        "{{ steps.a.output['id'] }}",
+        "{{ steps.a.status }}",
+        "{{ input['items'] }}",  # an item named like a dict attribute, by subscript: the item
+        "{{ steps.a.output.list }}",  # a container: left to Jinja
+        "{{ input.nested }}",
+    ],
+)
+def test_a_plain_lookup_gives_what_the_sandbox_gives(source):
+    compiled = expressions.compile_source(source)
+    through_jinja = dataclasses.replace(compiled, path=None)
+    assert compiled.render(LOOKUP_SCOPE) == through_jinja.render(LOOKUP_SCOPE)
+
+
+def test_lookups_the_shortcut_leaves_to_the_sandbox():
+    assert expressions.compile_source("{{ input.user | upper }}").path is None  # not a plain lookup
+    assert expressions.compile_source("Hi {{ input.user }}").path is None  # text
+    # ``input.items`` is the dict's method to the sandbox, not the item: never taken by the shortcut.
+    compiled = expressions.compile_source("{{ input.items }}")
+    assert expressions._look_up(compiled.path, LOOKUP_SCOPE) is expressions._NOT_PLAIN
+    with pytest.raises(expressions.ExpressionError, match="missing"):
+        expressions.compile_source("{{ input.missing }}").render(LOOKUP_SCOPE)
+    with pytest.raises(expressions.ExpressionError):
+        expressions.compile_source("{{ input.__class__ }}").render(LOOKUP_SCOPE)
+    assert expressions.evaluate("input.flag", LOOKUP_SCOPE) is False
+    assert expressions.compile_source("{{ input.user }}").path == (("input", False), ("user", True))
