@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from directory.rows import insert_rows
+from directory.rows import insert_rows, new_row
 from directory.transaction_memo import forget
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.models import Execution
@@ -49,17 +49,24 @@ def execution_start(
         if existing is not None:
             _check_same_input(existing, input, idempotency_key)
             return existing, False
-    execution = Execution(
-        workflow=workflow,
+    execution = new_row(
+        Execution,
+        workflow_id=workflow.pk,
         version_id=workflow.current_version_id,
         trigger_kind=trigger_kind,
         input=input or {},
-        started_by=started_by if getattr(started_by, "pk", None) else None,
-        event=event,
+        started_by_id=started_by.pk if getattr(started_by, "pk", None) else None,
+        event_id=event.pk if event is not None else None,
         slot_at=slot_at,
         idempotency_key=idempotency_key or None,
         depth=depth,
     )
+    # The objects the caller holds, cached as ``Execution(workflow=…, event=…)`` would cache them.
+    Execution._meta.get_field("workflow").set_cached_value(execution, workflow)
+    if event is not None:
+        Execution._meta.get_field("event").set_cached_value(execution, event)
+    if execution.started_by_id is not None:
+        Execution._meta.get_field("started_by").set_cached_value(execution, started_by)
     if not lookup:  # nothing unique to collide with: no savepoint to catch the collision in
         insert_rows([execution])
     else:

@@ -63,10 +63,11 @@ def request() -> bool:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value
+    now_value, stale_value = adapt(now), adapt(stale)
     return (
         execute(
             _sql(connection.vendor)["request"],
-            [_ROW, adapt(now), adapt(stale), adapt(now), settings.KEYFLOW_WAKE_TASKS, adapt(stale)],
+            [_ROW, now_value, stale_value, now_value, settings.KEYFLOW_WAKE_TASKS, stale_value],
         )
         == 1
     )
