@@ -8,6 +8,7 @@ change means are written by the signal receivers inside the same transaction.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -131,10 +132,38 @@ def _save(instance: models.Model, *, exclude_unique: bool = False) -> models.Mod
     unchanged = _unchanged_fields(instance, loaded)
     # (An unchanged foreign key is not looked up again either: a user's manager, on every update.)
     instance.full_clean(exclude=unchanged, validate_unique=False)
-    if not exclude_unique:
+    if not exclude_unique and _may_collide(type(instance), unchanged):
         instance.validate_unique(exclude=unchanged)
     instance.save(update_fields=_changed_fields(instance, loaded, unchanged))
     return instance
+
+
+def _may_collide(model: type[models.Model], unchanged: list[str]) -> bool:
+    """Could a uniqueness check of the fields not ``unchanged`` find anything? Not when none of
+    them is unique or in a unique set (``validate_unique`` would build its checks only to skip
+    each one); always when a unique constraint is an expression, which names no fields."""
+    names = _unique_field_names(model)
+    return names is None or not names.issubset(unchanged)
+
+
+@functools.cache
+def _unique_field_names(model: type[models.Model]) -> frozenset[str] | None:
+    """The fields any uniqueness check of ``model`` involves (None: cannot tell)."""
+    meta = model._meta
+    names = {f.name for f in meta.local_fields if f.unique and not f.primary_key}
+    for field in meta.local_fields:
+        names.update(n for n in (field.unique_for_date, field.unique_for_year, field.unique_for_month) if n)
+        if field.unique_for_date or field.unique_for_year or field.unique_for_month:
+            names.add(field.name)
+    for together in meta.unique_together:
+        names.update(together)
+    for constraint in meta.total_unique_constraints:
+        names.update(constraint.fields)
+    if any(isinstance(c, models.UniqueConstraint) and not c.fields for c in meta.constraints):
+        return None
+    if meta.parents:
+        return None
+    return frozenset(names)
 
 
 def _unchanged_fields(instance: models.Model, loaded: dict[str, Any] | None) -> list[str]:
