@@ -22,11 +22,15 @@ from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.dispatch import receiver
 
 M = TypeVar("M", bound=models.Model)
 
@@ -51,6 +55,16 @@ _INTEGER_FIELDS = (
     models.BigAutoField,
     models.SmallAutoField,
 )
+
+
+@receiver(setting_changed)
+def _forget_shortcuts(*, setting: str, **kwargs: Any) -> None:
+    """Shortcuts depend on ``USE_TZ`` and the connection's time zone, read when first built: a
+    test that overrides them must not reuse ones built for other values."""
+    if setting in {"USE_TZ", "TIME_ZONE", "DATABASES"}:
+        _insert.cache_clear()
+        _insert_many.cache_clear()
+        _field_shortcuts.cache_clear()
 
 
 def _as_is_for(*types: type) -> Shortcuts:
@@ -128,9 +142,9 @@ def _prepare(field: models.Field, shortcuts: Shortcuts, value: Any, conn: BaseDa
 
 
 @cache
-def _field_shortcuts(field: models.Field, vendor: str) -> Shortcuts:
+def _field_shortcuts(field: models.Field, alias: str) -> Shortcuts:
     """An update's shortcuts: its values come from ``pre_save`` already."""
-    return _shortcuts(field, _default(), pre_saved=True)
+    return _shortcuts(field, connections[alias], pre_saved=True)
 
 
 @cache
@@ -351,8 +365,17 @@ def _plain_constructor(model: type[models.Model]) -> bool:
     return (
         model.__init__ is models.Model.__init__
         and getattr(model.from_db, "__func__", None) is models.Model.from_db.__func__
-        and not any(getattr(f, "generated", False) for f in model._meta.concrete_fields)
+        # no class after Model in the MRO whose __init__ Django's would reach through super()
+        and not any("__init__" in vars(klass) for klass in model.__mro__ if klass not in (models.Model, object))
+        and all(
+            not getattr(f, "generated", False) and type(vars(f.model).get(f.attname)) in _PLAIN_DESCRIPTORS
+            for f in model._meta.concrete_fields
+        )
     )
+
+
+# Django's own attribute descriptors, which store an assigned value in the instance dict as is.
+_PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
 
 
 def _loaded(model: type[M], alias: str, attnames: Sequence[str], values: Sequence[Any]) -> M:
@@ -460,7 +483,6 @@ class PreparedUpdate:
             )
         conn = connections[using]
         sql = _update_sql(type(self), tuple(field.column for field, _, _ in values), using)
-        vendor = conn.vendor
-        params = [_prepare(field, _field_shortcuts(field, vendor), value, conn) for field, _, value in values]
+        params = [_prepare(field, _field_shortcuts(field, using), value, conn) for field, _, value in values]
         params.append(meta.pk.get_db_prep_value(pk_val, conn))
         return execute(sql, params, conn) > 0

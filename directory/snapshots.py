@@ -38,7 +38,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)
     if isinstance(value, dict | list):
-        return copy.deepcopy(value) if value else type(value)()
+        return copy.deepcopy(value) if value else copy.copy(value)
     return value
 
 

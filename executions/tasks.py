@@ -80,11 +80,13 @@ def _workflow(workflow_id: int) -> Any:
     if not rows:
         raise Workflow.DoesNotExist(f"workflow {workflow_id} does not exist")
     workflow, role, group, principal = rows[0]
-    run_as = Workflow._meta.get_field("run_as")
-    run_as.set_cached_value(workflow, role)
-    if role is not None:
-        type(role)._meta.get_field("group").set_cached_value(role, group)
-        type(role)._meta.get_field("principal").set_cached_value(role, principal)
+    Workflow._meta.get_field("run_as").set_cached_value(workflow, role)
+    # Both sides of the role's one-to-one links, as ``select_related`` caches them.
+    for name, related in (("group", group), ("principal", principal)):
+        field = type(role)._meta.get_field(name)
+        field.set_cached_value(role, related)
+        if related is not None:
+            field.remote_field.set_cached_value(related, role)
     return workflow
 
 
@@ -118,8 +120,8 @@ def _workflow_sql(vendor: str) -> str:
     return (
         f"SELECT {', '.join(select_columns(m) for m in (workflow, role, group, principal))}"
         f" FROM {table(workflow)}"
-        f" LEFT JOIN {table(role)} ON {table(role)}.{qn('id')} = {table(workflow)}.{qn('run_as_id')}"
-        f" LEFT JOIN {table(group)} ON {table(group)}.{qn('id')} = {table(role)}.{qn('group_id')}"
+        f" INNER JOIN {table(role)} ON {table(role)}.{qn('id')} = {table(workflow)}.{qn('run_as_id')}"
+        f" INNER JOIN {table(group)} ON {table(group)}.{qn('id')} = {table(role)}.{qn('group_id')}"
         f" LEFT JOIN {table(principal)} ON {table(principal)}.{qn('id')} = {table(role)}.{qn('principal_id')}"
         f" WHERE {table(workflow)}.{qn('id')} = %s"
     )

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.backends.sqlite3 import base
 
 from config.sqlite_backend.creation import DatabaseCreation
 from config.sqlite_backend.writer_lock import WriterLock
+
+logger = logging.getLogger("keyflow.db")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -19,8 +22,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         conn = super().get_new_connection(conn_params)
         self._close_writer_lock()
-        if not self.is_in_memory_db():
-            self.writer_lock = WriterLock(str(self.settings_dict["NAME"]))
+        name = str(self.settings_dict["NAME"])
+        if not self.is_in_memory_db() and not name.startswith("file:"):
+            try:
+                self.writer_lock = WriterLock(name)
+            except OSError:  # scheduling only: without it SQLite's own lock still decides, as before
+                logger.warning("no write-lock queue for %s: cannot create its lock files", name, exc_info=True)
         return conn
 
     def _start_transaction_under_autocommit(self) -> None:
@@ -66,6 +73,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         raw = self.connection
         if raw is None or self.execute_wrappers or self.queries_logged:
             return None
+        self.validate_thread_sharing()
         self.validate_no_broken_transaction()
         return raw
 

@@ -46,15 +46,38 @@ class WriterLock:
 
     def __init__(self, database: str) -> None:
         self.database = database
-        self._pid = os.getpid()
+        self._open()
+
+    def _open(self) -> None:
+        # The database file's permissions, as SQLite gives its -wal and -shm files: a web server and
+        # workers running as different users of one group can share the database, so the locks too.
+        try:
+            mode = os.stat(self.database).st_mode & 0o666
+        except FileNotFoundError:
+            mode = 0o644
         writer, waiting = LOCK_FILE_SUFFIXES
-        self._writer = os.open(f"{database}{writer}", os.O_RDWR | os.O_CREAT, 0o600)
-        self._waiting = os.open(f"{database}{waiting}", os.O_RDWR | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
+        self._writer = os.open(f"{self.database}{writer}", os.O_RDWR | os.O_CREAT, mode)
+        try:
+            self._waiting = os.open(f"{self.database}{waiting}", os.O_RDWR | os.O_CREAT, mode)
+        except OSError:
+            os.close(self._writer)
+            raise
         self.held = False
+
+    def _after_fork(self) -> None:
+        """In a forked child, open files of its own: the inherited ones share the parent's locks,
+        so the child would pass as the holder of a lock its parent holds, and could not unlock it."""
+        if os.getpid() != self._pid:
+            for fd in (self._writer, self._waiting):
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # the child's copies only: the parent's locks stay
+            self._open()
 
     def acquire(self, timeout: float, *, group: bool = False) -> None:
         """Wait for the writer lock, up to ``timeout`` seconds ("database is locked" after that,
         as SQLite would say). A ``group`` first lets waiting writers go ahead of it."""
+        self._after_fork()
         if group:
             self._defer_to_waiters()
         if self._try(self._writer, fcntl.LOCK_EX):
@@ -82,6 +105,7 @@ class WriterLock:
 
     def others_waiting(self) -> bool:
         """Is another transaction waiting for the writer lock?"""
+        self._after_fork()
         if self._try(self._waiting, fcntl.LOCK_EX):
             fcntl.flock(self._waiting, fcntl.LOCK_UN)
             return False

@@ -162,3 +162,37 @@ def test_removing_a_test_database_removes_its_lock_files(tmp_path):
     open(name, "w").close()
     DatabaseCreation(connections["default"])._destroy_test_db(name, verbosity=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_forked_child_queues_behind_its_parent_with_files_of_its_own(locks):
+    parent, other = locks(), locks()
+    parent.acquire(1)
+    pid = os.fork()
+    if pid == 0:  # the child, holding an inherited handle: it must wait like any other process
+        try:
+            parent.acquire(0.05)
+        except sqlite3.OperationalError:
+            os._exit(0)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent.held
+    parent.release()
+    other.acquire(0.05)  # nothing was left locked by the child
+    assert other.held
+
+
+def test_lock_files_take_the_databases_permissions(database):
+    open(database, "w").close()
+    os.chmod(database, 0o660)
+    lock = WriterLock(database)
+    try:
+        assert os.stat(f"{database}-writer").st_mode & 0o777 == 0o660 & ~_umask()
+    finally:
+        lock.close()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -223,7 +223,7 @@ def test_a_text_field_learns_str_subclasses_and_stores_them_as_the_field_would()
 def test_an_update_prepares_a_stamped_datetime_by_shortcut_as_the_field_would():
     field = User._meta.get_field("updated_at")  # auto_now: its own pre_save, already applied on update
     stamp = dt.datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=dt.UTC)
-    shortcuts = _field_shortcuts(field, connection.vendor)
+    shortcuts = _field_shortcuts(field, connection.alias)
     assert _prepare(field, shortcuts, stamp, connection) == field.get_db_prep_save(stamp, connection)
     if connection.vendor == "sqlite":
         assert dt.datetime in shortcuts and _shortcuts(field, connection) == {}
@@ -270,3 +270,13 @@ def test_a_model_with_its_own_constructor_is_built_by_it():
             return "custom"
 
     assert new_row(RowsTestCustomInit).seen is True
+
+
+def test_shortcuts_are_rebuilt_when_the_time_zone_settings_change(settings):
+    _, built = _insert(DirectoryEvent, connection.vendor)
+    if connection.vendor == "sqlite":
+        assert dt.datetime in {f.name: shortcuts for f, _a, shortcuts in built}["occurred_at"]
+    settings.USE_TZ = False  # an aware datetime must now reach Django's own error, not a shortcut
+    _, rebuilt = _insert(DirectoryEvent, connection.vendor)
+    occurred = {f.name: shortcuts for f, _a, shortcuts in rebuilt}["occurred_at"]
+    assert dt.datetime not in occurred

@@ -74,3 +74,13 @@ def test_listening_follows_enabled_event_workflows(make_workflow):
     assert is_listened("user.suspended") and not is_listened("user.activated")
     Workflow.objects.filter(pk=workflow.pk).update(enabled=False)
     assert not is_listened("user.suspended")
+
+
+def test_the_role_links_are_cached_both_ways_as_select_related_caches_them(make_workflow):
+    workflow = make_workflow(NOOP)
+    loaded = tasks._workflow(workflow.pk)
+    with CaptureQueriesContext(connection) as queries:
+        role = loaded.run_as
+        assert role.group.admin_role is role
+        assert role.principal is None or role.principal.principal_of is role
+    assert len(queries) == 0
