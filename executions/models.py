@@ -31,9 +31,9 @@ class Execution(models.Model):
     slot_at = models.DateTimeField(null=True, blank=True, help_text="Schedule slot this execution fills")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     input = models.JSONField(default=dict, blank=True)
-    status = models.CharField(
-        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED, db_index=True
-    )
+    # No index of its own: ``execution_status_heartbeat_idx`` starts with it (and the queue has its
+    # partial index), and every claim and finish rewrote a third index entry for nothing.
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED)
     error = models.TextField(blank=True)
     depth = models.PositiveIntegerField(default=0, help_text="Trigger depth: 0 unless started by a workflow's change")
     started_by = models.ForeignKey(
@@ -96,7 +96,8 @@ class StepRun(models.Model):
     knows which steps already committed and does not run them again.
     """
 
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    # Indexed by ``step_run_key_unique`` (execution, key), which starts with it.
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps", db_index=False)
     sequence = models.PositiveIntegerField(help_text="Run order within the execution")
     key = models.CharField(max_length=500)
     path = models.CharField(max_length=500)
