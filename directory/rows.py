@@ -33,6 +33,7 @@ from django.db.models.signals import post_init, pre_init
 from django.dispatch import receiver
 
 M = TypeVar("M", bound=models.Model)
+R = TypeVar("R")
 
 
 # How a value is prepared for the database: the field, its attname, and (by exact value type)
@@ -162,25 +163,20 @@ def _insert(model: type[models.Model], vendor: str) -> tuple[str, tuple[Preparer
 
 
 def _insert_values(obj: models.Model, preparers: Sequence[Preparer], conn: BaseDatabaseWrapper) -> list[Any]:
-    """A new row's values as the ORM's INSERT stores them (defaults, ``auto_now_add``, adapters)."""
+    """A new row's values as the ORM's INSERT stores them (defaults, ``auto_now_add``, adapters).
+
+    A field with shortcuts reads its value as its ``pre_save`` would (``_shortcuts`` promises
+    that); one without, or a value not set on the instance, goes through ``pre_save`` itself."""
     attributes = obj.__dict__
     values = []
     for field, attname, shortcuts in preparers:
-        if shortcuts:
-            value = attributes.get(attname, _MISSING)
-            shortcut = shortcuts.get(type(value), _MISSING)
-            if shortcut is None:
-                values.append(value)
-                continue
-            if shortcut is not _MISSING:
-                prepared = shortcut(value)  # type: ignore[operator]
-                if prepared is not _MISSING:
-                    values.append(prepared)
-                    continue
-            elif type(shortcuts) is _TextShortcuts and shortcuts.learn(value):
-                values.append(value)
-                continue
-        values.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
+        value = attributes.get(attname, _MISSING) if shortcuts else _MISSING
+        if value is _MISSING:
+            values.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
+        elif shortcuts.get(type(value), _MISSING) is None:  # most values: stored as they are
+            values.append(value)
+        else:
+            values.append(_prepare(field, shortcuts, value, conn))
     return values
 
 
@@ -209,40 +205,43 @@ def _direct(conn: BaseDatabaseWrapper) -> Any:
     return direct() if direct is not None else None
 
 
-def fetch_all(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> list[tuple[Any, ...]]:
-    """Every row ``sql`` selects."""
+def _run(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None, result: Callable[[Any], R]) -> R:
+    """Run ``sql`` directly or through Django's cursor, and read ``result`` off the cursor."""
     conn = conn or _default()
     raw = _direct(conn)
     if raw is not None:
         with conn.wrap_database_errors:
-            return raw.execute(_qmark(sql), params).fetchall()
+            return result(raw.execute(_qmark(sql), params))
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return result(cursor)
+
+
+def fetch_all(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` selects."""
+    return _run(sql, params, conn, _all_rows)
 
 
 def fetch_one(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> tuple[Any, ...] | None:
     """The first row ``sql`` returns (a SELECT, or an INSERT … RETURNING), or None."""
-    conn = conn or _default()
-    raw = _direct(conn)
-    if raw is not None:
-        with conn.wrap_database_errors:
-            return raw.execute(_qmark(sql), params).fetchone()
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    return _run(sql, params, conn, _first_row)
 
 
 def execute(sql: str, params: Sequence[Any], conn: BaseDatabaseWrapper | None = None) -> int:
     """Run a write; returns the number of rows it changed."""
-    conn = conn or _default()
-    raw = _direct(conn)
-    if raw is not None:
-        with conn.wrap_database_errors:
-            return raw.execute(_qmark(sql), params).rowcount
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return _run(sql, params, conn, _row_count)
+
+
+def _all_rows(cursor: Any) -> list[tuple[Any, ...]]:
+    return cursor.fetchall()
+
+
+def _first_row(cursor: Any) -> tuple[Any, ...] | None:
+    return cursor.fetchone()
+
+
+def _row_count(cursor: Any) -> int:
+    return cursor.rowcount
 
 
 def execute_many(sql: str, rows: Sequence[Sequence[Any]], conn: BaseDatabaseWrapper | None = None) -> None:

@@ -174,16 +174,8 @@ def _unchanged_fields(instance: models.Model, loaded: dict[str, Any] | None) -> 
     return [
         f.name
         for f in type(instance)._meta.concrete_fields
-        if f.name in loaded and f.attname in attributes and loaded[f.name] == _plain(attributes[f.attname])
+        if f.name in loaded and f.attname in attributes and loaded[f.name] == json_value(attributes[f.attname])
     ]
-
-
-def _plain(value: Any) -> Any:
-    """``json_value``, with the common plain values (text, numbers, None) returned at once."""
-    return value if type(value) in _PLAIN_TYPES else json_value(value)
-
-
-_PLAIN_TYPES = frozenset({str, int, bool, float, type(None)})
 
 
 def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None, unchanged: list[str]) -> list[str] | None:
@@ -205,7 +197,7 @@ def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None, uncha
         and not getattr(f, "auto_now_add", False)
         and f.attname not in deferred
         and f.name not in skip
-        and (f.name not in loaded or loaded[f.name] != _plain(getattr(instance, f.attname)))
+        and (f.name not in loaded or loaded[f.name] != json_value(getattr(instance, f.attname)))
     ]
     return fields or None
 

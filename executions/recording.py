@@ -33,15 +33,10 @@ def to_json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def limit_output(output: Any, limit: int | None = None) -> tuple[Any, bool]:
-    """``(stored_output, truncated)``: the output itself, or a preview past ``limit`` bytes."""
-    stored, truncated, _ = encode_output(output, limit)
-    return stored, truncated
-
-
 def encode_output(output: Any, limit: int | None = None) -> tuple[Any, bool, str]:
-    """``limit_output`` plus the output's JSON text, from one encoding: the runner keeps a second
-    copy for later steps' scope (``json.loads(text)`` is ``to_json_safe(output)``)."""
+    """``(stored_output, truncated, text)``: the output itself, or a preview past ``limit`` bytes,
+    and its JSON text, from one encoding: the runner keeps a second copy for later steps' scope
+    (``json.loads(text)`` is ``to_json_safe(output)``)."""
     limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
     text = json.dumps(output, default=str)
     size = len(text) if text.isascii() else len(text.encode())

@@ -99,6 +99,7 @@ def _version(version_id: int) -> Any:
     return rows[0]
 
 
+@cache
 def _workflow_models() -> tuple[type, ...]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group

@@ -16,8 +16,10 @@ logger = logging.getLogger("keyflow.db")
 
 class DatabaseWrapper(base.DatabaseWrapper):
     creation_class = DatabaseCreation
-    # Set by a worker's group transaction before it begins (``group_transaction``).
+    # Set by a worker's group transaction before it begins (``CommitGroup.open``).
     keyflow_group = False
+    # This connection's handle on the write-lock queue (None: in-memory, or no lock files).
+    writer_lock: WriterLock | None = None
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         conn = super().get_new_connection(conn_params)
@@ -31,7 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return conn
 
     def _start_transaction_under_autocommit(self) -> None:
-        lock: WriterLock | None = getattr(self, "writer_lock", None)
+        lock = self.writer_lock
         if lock is not None and not lock.held:
             with self.wrap_database_errors:
                 lock.acquire(float(self.settings_dict["OPTIONS"].get("timeout", 5)), group=self.keyflow_group)
@@ -96,16 +98,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def writers_waiting(self) -> bool:
         """Is another transaction waiting for this database's write lock?"""
-        lock: WriterLock | None = getattr(self, "writer_lock", None)
+        lock = self.writer_lock
         return lock is not None and lock.others_waiting()
 
     def _release_writer_lock(self) -> None:
-        lock: WriterLock | None = getattr(self, "writer_lock", None)
+        lock = self.writer_lock
         if lock is not None:
             lock.release()
 
     def _close_writer_lock(self) -> None:
-        lock: WriterLock | None = getattr(self, "writer_lock", None)
+        lock = self.writer_lock
         if lock is not None:
             lock.close()
             self.writer_lock = None
