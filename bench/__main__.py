@@ -1,6 +1,6 @@
 """Run the benchmark scenarios against a fresh database and print a table.
 
-    python -m bench [--executions 2000] [--events 5000] [--only manual|event]
+    python -m bench [--executions 2000] [--bursts 3] [--events 5000] [--only manual|event]
 
 The database is ``BENCH_DATABASE_URL`` (default: a fresh SQLite file under var/, the
 embedded default); the broker is the ORM broker unless REDIS_URL is set. Workers are real
@@ -35,6 +35,7 @@ def _recreate_postgres_database(url: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executions", type=int, default=2000, help="manual executions in the throughput run")
+    parser.add_argument("--bursts", type=int, default=3, help="manual bursts, each between two floor readings")
     parser.add_argument("--latency-runs", type=int, default=200, help="executions in the paced latency run")
     parser.add_argument("--events", type=int, default=5000, help="users in the bulk-import event run")
     parser.add_argument("--workers", type=int, default=2, help="worker processes in the cluster")
