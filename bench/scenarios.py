@@ -2,7 +2,7 @@
 
 - floor: the machine's raw ORM rate for writing 1 Execution + 3 StepRuns per transaction —
   the ceiling a runner writing the same rows could approach. Measured right before and right
-  after the manual burst and averaged: this VM's CPU speed drifts by up to 2x within seconds,
+  after each manual burst and averaged: this VM's CPU speed drifts by up to 2x within seconds,
   so a floor read at another moment than the burst says more about the drift than the engine.
 - manual: N manual executions of a 3-step ``user.update`` workflow, enqueued as fast as the
   API path allows, run by the cluster — several such bursts, each bracketed by floor readings,
@@ -154,12 +154,12 @@ def _burst(workflow: Any, users: list[str], floor_workflow: Any) -> dict[str, An
     # From the first run queued to the last one finished, by the workers' own clock stamps: the
     # polling above only notices the end up to 0.2 s late.
     wall = (max(f for _, f, _ in rows) - started_at).total_seconds()
-    floor_mean = (floor_before + floor_after) / 2
+    floor_mean, rate = (floor_before + floor_after) / 2, len(ids) / wall
     return {
         "floor": floor_mean,
         "floor_spread": abs(floor_before - floor_after) / floor_mean,
-        "rate": len(ids) / wall,
-        "share": len(ids) / wall / floor_mean,
+        "rate": rate,
+        "share": rate / floor_mean,
         "enqueue": len(ids) / enqueue_s,
         "failed": sum(1 for *_, status in rows if status != "succeeded"),
         "latencies": [(f - q).total_seconds() * 1000 for q, f, _ in rows],

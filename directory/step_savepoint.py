@@ -33,31 +33,29 @@ _step_depth: ContextVar[int | None] = ContextVar("keyflow_step_savepoint_depth",
 class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
     """A savepoint around one workflow step, which services called directly inside join.
 
-    Inside a transaction, on a connection whose statements run directly (see
-    ``config.sqlite_backend``), it does what a nested ``transaction.atomic()`` does — the same
-    savepoint name, ``savepoint_ids`` and ``atomic_blocks`` entries, the same release, rollback
-    and ``needs_rollback`` handling (a rollback goes through Django's ``savepoint_rollback``, which
-    also drops the ``on_commit`` callbacks registered inside) — without Django's per-call checks
-    around it: a worker opens one per step, and those were three quarters of its cost. Anywhere
-    else (no transaction, one awaiting rollback, queries being logged) it is ``transaction.atomic()``.
+    Inside a transaction on the embedded SQLite backend (``config.sqlite_backend``, whose
+    savepoint statements run on the driver connection unless queries are logged), it does what a
+    nested ``transaction.atomic()`` does — the same savepoint name, ``savepoint_ids`` and
+    ``atomic_blocks`` entries, the same release, rollback and ``needs_rollback`` handling (a
+    rollback goes through Django's ``savepoint_rollback``, which also drops the ``on_commit``
+    callbacks registered inside) — without Django's per-call checks around it: a worker opens one
+    per step, and those were three quarters of its cost. Anywhere else (another backend, no
+    transaction, one awaiting rollback) it is ``transaction.atomic()``.
     """
 
     __slots__ = ("_atomic", "_conn", "_sid", "_token")
 
     def __enter__(self) -> None:
         conn = connections[DEFAULT_DB_ALIAS]
-        direct = getattr(conn, "direct_connection", None)
         nested = conn.in_atomic_block and not conn.needs_rollback and not conn.closed_in_transaction
-        raw = direct() if direct is not None and nested else None
-        if raw is None:
+        if not (nested and hasattr(conn, "direct_connection")):  # the embedded SQLite backend
             self._atomic: transaction.Atomic | None = transaction.atomic()
             self._atomic.__enter__()
         else:
             self._atomic = None
             conn.savepoint_state += 1
             sid = f"s{str(_thread.get_ident()).replace('-', '')}_x{conn.savepoint_state}"  # Django's name
-            with conn.wrap_database_errors:
-                raw.execute(conn.ops.savepoint_create_sql(sid))
+            conn._savepoint(sid)
             conn.savepoint_ids.append(sid)
             conn.atomic_blocks.append(_NESTED)
             self._sid = sid
@@ -78,7 +76,7 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
             return  # the database rolls back by itself; the outermost block sees to it
         if exc_type is None and not conn.needs_rollback:
             try:
-                _release(conn, sid)
+                conn._savepoint_commit(sid)
             except DatabaseError:
                 try:
                     conn.savepoint_rollback(sid)
@@ -97,15 +95,6 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
 
 # What ``atomic_blocks`` holds for a step's savepoint: a nested, non-durable block.
 _NESTED = transaction.Atomic(DEFAULT_DB_ALIAS, savepoint=True, durable=False)
-
-
-def _release(conn: Any, sid: str) -> None:
-    raw = conn.direct_connection()
-    if raw is None:  # queries began to be logged inside the step: let them see the release
-        conn.savepoint_commit(sid)
-        return
-    with conn.wrap_database_errors:
-        raw.execute(conn.ops.savepoint_commit_sql(sid))
 
 
 def _atomic() -> transaction.Atomic:
