@@ -15,7 +15,11 @@ database, so processes see each other:
 - ``<db>-waiting``: a shared lock held by every transaction waiting for its turn. A worker's
   group transaction (``CommitGroup``) checks it between steps and commits early when someone
   waits, and before it begins again it lets the waiters go first (for at most
-  ``YIELD_LIMIT`` seconds, so a stream of short writers cannot starve the workers).
+  ``YIELD_LIMIT`` seconds, so a stream of short writers cannot starve the workers). Where the
+  system has open-file-description locks (Linux), the check asks the kernel whether a lock
+  *could* be taken (``F_OFD_GETLK``) without taking one; elsewhere it tries an exclusive
+  ``flock`` and drops it at once, and two processes checking at the same instant can each
+  take the other's check for a waiter (a group then commits early: harmless, only slower).
 
 It is scheduling only: SQLite's own lock still decides who writes, so a writer that does not
 come through here (an autocommit statement, another program) is exactly as safe as before and
@@ -28,6 +32,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import struct
 import time
 
 # The lock files beside a database ``<db>``: ``<db>-writer`` and ``<db>-waiting``.
@@ -38,6 +43,57 @@ YIELD_LIMIT = 0.05
 _FIRST_PAUSE = 0.00005
 _LONGEST_PAUSE = 0.001  # a waiting request or API call
 _LONGEST_GROUP_PAUSE = 0.005  # a worker waiting for another worker's group: no one is kept waiting
+
+
+class _FlockMarks:
+    """Waiting marks as ``flock`` locks: portable, but a check takes (and drops) an exclusive lock,
+    which another process's check can mistake for a waiter."""
+
+    @staticmethod
+    def mark(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+
+    @staticmethod
+    def unmark(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @staticmethod
+    def anyone(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+
+class _OpenFileMarks:
+    """Waiting marks as open-file-description record locks (Linux): owned by the open file, like
+    ``flock`` (so two connections of one process are two waiters), and checked with
+    ``F_OFD_GETLK``, which reports a conflicting lock without taking one, so checks never collide."""
+
+    # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks), native alignment.
+    _LAYOUT = "@hhqqi4x"
+
+    @classmethod
+    def _request(cls, fd: int, command: int, kind: int) -> int:
+        answer = fcntl.fcntl(fd, command, struct.pack(cls._LAYOUT, kind, os.SEEK_SET, 0, 0, 0))
+        return struct.unpack(cls._LAYOUT, answer)[0]
+
+    @classmethod
+    def mark(cls, fd: int) -> None:
+        cls._request(fd, fcntl.F_OFD_SETLKW, fcntl.F_RDLCK)
+
+    @classmethod
+    def unmark(cls, fd: int) -> None:
+        cls._request(fd, fcntl.F_OFD_SETLK, fcntl.F_UNLCK)
+
+    @classmethod
+    def anyone(cls, fd: int) -> bool:
+        return cls._request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK) != fcntl.F_UNLCK
+
+
+_MARKS = _OpenFileMarks if hasattr(fcntl, "F_OFD_GETLK") else _FlockMarks
 
 
 class WriterLock:
@@ -85,7 +141,7 @@ class WriterLock:
             return
         deadline = time.monotonic() + timeout
         if not group:
-            fcntl.flock(self._waiting, fcntl.LOCK_SH)  # seen by the group holding the lock
+            _MARKS.mark(self._waiting)  # seen by the group holding the lock
         try:
             pause = _FIRST_PAUSE
             while not self._try(self._writer, fcntl.LOCK_EX):
@@ -96,7 +152,7 @@ class WriterLock:
             self.held = True
         finally:
             if not group:
-                fcntl.flock(self._waiting, fcntl.LOCK_UN)
+                _MARKS.unmark(self._waiting)
 
     def release(self) -> None:
         if self.held and os.getpid() == self._pid:  # never unlock a parent's lock after a fork
@@ -106,10 +162,7 @@ class WriterLock:
     def others_waiting(self) -> bool:
         """Is another transaction waiting for the writer lock?"""
         self._after_fork()
-        if self._try(self._waiting, fcntl.LOCK_EX):
-            fcntl.flock(self._waiting, fcntl.LOCK_UN)
-            return False
-        return True
+        return _MARKS.anyone(self._waiting)
 
     def close(self) -> None:
         self.release()

@@ -95,6 +95,52 @@ def test_a_group_gives_way_to_writers_already_waiting(locks, monkeypatch):
     assert group_outcome == [None] and group.held
 
 
+@pytest.fixture(params=["open_file", "flock"])
+def marks(request, monkeypatch):
+    """Both ways of marking a waiter: open-file-description locks where the system has them, and
+    the portable ``flock`` fallback."""
+    if request.param == "open_file" and not hasattr(writer_lock.fcntl, "F_OFD_GETLK"):
+        pytest.skip("this system has no open-file-description locks")
+    chosen = writer_lock._OpenFileMarks if request.param == "open_file" else writer_lock._FlockMarks
+    monkeypatch.setattr(writer_lock, "_MARKS", chosen)
+    return chosen
+
+
+def test_each_way_of_marking_shows_a_waiter_to_the_holder_and_only_while_it_waits(locks, marks):
+    holder, waiter, second = locks(), locks(), locks()
+    holder.acquire(1)
+    thread, outcome = _acquire_in_thread(waiter)
+    _wait_until(holder.others_waiting)
+    assert second.others_waiting()  # any connection sees it, the same process's included
+    holder.release()
+    thread.join(10)
+    assert outcome == [None] and not holder.others_waiting() and not second.others_waiting()
+
+
+def test_checking_for_waiters_is_never_mistaken_for_a_waiter(locks):
+    """Two groups check at the same time all through a drain; neither may read the other's check
+    as a waiting writer (it would commit early for no one)."""
+    if not hasattr(writer_lock.fcntl, "F_OFD_GETLK"):
+        pytest.skip("the portable flock check can collide; only open-file-description locks cannot")
+    assert writer_lock._MARKS is writer_lock._OpenFileMarks
+    checker, other = locks(), locks()
+    stop = threading.Event()
+    seen: list[bool] = []
+
+    def keep_checking() -> None:
+        while not stop.is_set():
+            seen.append(other.others_waiting())
+
+    thread = threading.Thread(target=keep_checking)
+    thread.start()
+    try:
+        mine = [checker.others_waiting() for _ in range(20000)]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not any(mine) and not any(seen) and seen
+
+
 def test_a_group_waiting_is_not_a_waiting_writer(locks):
     """Two workers' groups take turns by budget; only requests and API calls make a group yield."""
     holder, other_group = locks(), locks()
