@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Q
 
 from directory.choices import (
     ActorType,
@@ -310,11 +310,12 @@ class DirectoryEvent(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices, default=ActorType.SYSTEM)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_name = models.CharField(max_length=255, blank=True)
-    resource_type = models.CharField(max_length=32, db_index=True)
+    # Not indexed: a handful of values, always read with the resource id or by time.
+    resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=64, db_index=True)
     resource_name = models.CharField(max_length=255, blank=True)
     related_type = models.CharField(max_length=32, blank=True)
-    related_id = models.CharField(max_length=64, blank=True, db_index=True)
+    related_id = models.CharField(max_length=64, blank=True)  # shown, never looked up by
     related_name = models.CharField(max_length=255, blank=True)
     changes = models.JSONField(default=list, blank=True)
     snapshot = models.JSONField(default=dict, blank=True)
@@ -326,9 +327,15 @@ class DirectoryEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         verbose_name = "directory event"
+        # Every index here is written for every change a workflow makes, so each earns its place:
+        # the log by time (the listing's order), by type, by resource and by causing execution.
+        # The outbox index holds only events still to dispatch (``dispatch_pending``), so events
+        # nothing listens to, written already dispatched, never enter it. (Searching names is
+        # ``icontains``, which no index serves, so there is none for it.)
         indexes = [
-            models.Index(fields=["dispatched_at", "id"], name="event_undispatched_idx"),
-            models.Index(Lower("resource_name"), name="event_resource_name_idx"),
+            models.Index(
+                fields=["id", "occurred_at"], condition=Q(dispatched_at__isnull=True), name="event_undispatched_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,12 +21,16 @@ class Execution(models.Model):
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="executions")
     version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions")
     trigger_kind = models.CharField(max_length=16, choices=TriggerKind.choices)
+    # Nullable links are indexed only where set (``Meta.indexes``): most runs have no event
+    # (manual, API, schedule) or no starting user (events, schedules, API tokens), and a plain
+    # index took a NULL entry for each of them on every queued run.
     event = models.ForeignKey(
         "directory.DirectoryEvent",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="executions",
+        db_index=False,
     )
     slot_at = models.DateTimeField(null=True, blank=True, help_text="Schedule slot this execution fills")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -37,7 +41,7 @@ class Execution(models.Model):
     error = models.TextField(blank=True)
     depth = models.PositiveIntegerField(default=0, help_text="Trigger depth: 0 unless started by a workflow's change")
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     cancel_requested = models.BooleanField(default=False)
     run_count = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it")
@@ -67,6 +71,8 @@ class Execution(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["event"], condition=Q(event__isnull=False), name="execution_event_idx"),
+            models.Index(fields=["started_by"], condition=Q(started_by__isnull=False), name="execution_started_by_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx"),
             # The queue: workers take the oldest queued execution (``statements.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
