@@ -6,8 +6,10 @@
   so a floor read at another moment than the burst says more about the drift than the engine.
 - manual: N manual executions of a 3-step ``user.update`` workflow, enqueued as fast as the
   API path allows, run by the cluster — several such bursts, each bracketed by floor readings,
-  the median burst reported with the range of its share of the floor; then a paced run for
-  latency (queued → finished).
+  the median burst reported with the range of its share of the floor; before them a backlog of
+  N/2 queued while no worker runs, drained by the cluster (also bracketed: the workers' rate
+  without an enqueuer taking turns at the write lock); then a paced run for latency (queued →
+  finished).
 - event: a ``user.created`` workflow; latency from the committed event to the execution
   finished, and events/s sustained through a bulk import.
 """
@@ -175,10 +177,14 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         actor=ACTOR,
     )
     workflow = _manual_workflow()
-    # Drain: a backlog queued while no worker runs, then the cluster starts — the workers' own rate.
+    floor_workflow = _floor_workflow()
+    # Drain: a backlog queued while no worker runs, then the cluster starts — the workers' own rate,
+    # with no enqueuer taking turns at the write lock; bracketed by floor readings like a burst.
     drain_ids = [workflow_run(workflow=workflow, input={"user": f"d{i}"}, actor=None).pk for i in range(n // 2)]
+    drain_floor_before = floor(floor_workflow)
     with cluster(workers):
         _wait_finished(drain_ids, 600)
+        drain_floor = (drain_floor_before + floor(floor_workflow)) / 2
         spans = list(Execution.objects.filter(pk__in=drain_ids).values_list("started_at", "finished_at", "status"))
         drain_s = (max(f for _, f, _ in spans) - min(s for s, _, _ in spans)).total_seconds()
         drain_failed = sum(1 for *_, status in spans if status != "succeeded")
@@ -187,7 +193,6 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         _wait_finished([warm.pk], 60)
         Execution.objects.filter(pk=warm.pk).delete()
 
-        floor_workflow = _floor_workflow()
         # Several bursts (each on users of its own: a second update to the same values changes
         # nothing and would cost less), the median reported: one reading is at the VM's mercy.
         runs = [_burst(workflow, users, floor_workflow) for users in burst_users]
@@ -216,6 +221,7 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         "manual_share_of_floor_min": shares[0],
         "manual_share_of_floor_max": shares[-1],
         "manual_drain_executions_per_s": len(drain_ids) / drain_s,
+        "manual_drain_share_of_floor": len(drain_ids) / drain_s / drain_floor,
         "manual_drain_failed": drain_failed,
         "manual_burst_p50_ms": _pct(latencies, 0.5),
         "manual_burst_p95_ms": _pct(latencies, 0.95),
@@ -305,7 +311,7 @@ def print_table(results: dict[str, Any]) -> None:
         if key in {"database", "broker", "workers"}:
             continue
         text = f"{value:,.1f}" if isinstance(value, float) else str(value)
-        if key.startswith("manual_share_of_floor") or key == "floor_before_after_spread_max":
+        if "share_of_floor" in key or key == "floor_before_after_spread_max":
             text = f"{value:.0%}"
         print(f"{key:<40} {text:>30}")
 
