@@ -184,7 +184,9 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
     drain_floor_before = floor(floor_workflow)
     with cluster(workers):
         _wait_finished(drain_ids, 600)
-        drain_floor = (drain_floor_before + floor(floor_workflow)) / 2
+        # (Read with the cluster up and idle, as after a burst; the reading before had none running.)
+        drain_floor_after = floor(floor_workflow)
+        drain_floor = (drain_floor_before + drain_floor_after) / 2
         spans = list(Execution.objects.filter(pk__in=drain_ids).values_list("started_at", "finished_at", "status"))
         drain_s = (max(f for _, f, _ in spans) - min(s for s, _, _ in spans)).total_seconds()
         drain_failed = sum(1 for *_, status in spans if status != "succeeded")
@@ -222,6 +224,7 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         "manual_share_of_floor_max": shares[-1],
         "manual_drain_executions_per_s": len(drain_ids) / drain_s,
         "manual_drain_share_of_floor": len(drain_ids) / drain_s / drain_floor,
+        "manual_drain_floor_spread": abs(drain_floor_before - drain_floor_after) / drain_floor,
         "manual_drain_failed": drain_failed,
         "manual_burst_p50_ms": _pct(latencies, 0.5),
         "manual_burst_p95_ms": _pct(latencies, 0.95),
@@ -311,7 +314,7 @@ def print_table(results: dict[str, Any]) -> None:
         if key in {"database", "broker", "workers"}:
             continue
         text = f"{value:,.1f}" if isinstance(value, float) else str(value)
-        if "share_of_floor" in key or key == "floor_before_after_spread_max":
+        if "share_of_floor" in key or key in {"floor_before_after_spread_max", "manual_drain_floor_spread"}:
             text = f"{value:.0%}"
         print(f"{key:<40} {text:>30}")
 

@@ -310,8 +310,7 @@ class DirectoryEvent(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices, default=ActorType.SYSTEM)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_name = models.CharField(max_length=255, blank=True)
-    # Not indexed: a handful of values, always read with the resource id or by time.
-    resource_type = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=32)  # indexed with the time: ``event_resource_type_idx``
     resource_id = models.CharField(max_length=64, db_index=True)
     resource_name = models.CharField(max_length=255, blank=True)
     related_type = models.CharField(max_length=32, blank=True)
@@ -328,7 +327,8 @@ class DirectoryEvent(models.Model):
         ordering = ["-occurred_at", "-id"]
         verbose_name = "directory event"
         # Every index here is written for every change a workflow makes, so each earns its place:
-        # the log by time (the listing's order), by type, by resource and by causing execution.
+        # the log by time (the listing's order), by type, by resource type (the admin's and the
+        # API's filter, newest first) and id, and by causing execution.
         # The outbox index holds only events still to dispatch (``dispatch_pending``), so events
         # nothing listens to, written already dispatched, never enter it. (Searching names is
         # ``icontains``, which no index serves, so there is none for it.)
@@ -336,6 +336,7 @@ class DirectoryEvent(models.Model):
             models.Index(
                 fields=["id", "occurred_at"], condition=Q(dispatched_at__isnull=True), name="event_undispatched_idx"
             ),
+            models.Index(fields=["resource_type", "occurred_at"], name="event_resource_type_idx"),
         ]
 
     def __str__(self) -> str:

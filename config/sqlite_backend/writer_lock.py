@@ -66,6 +66,10 @@ class _FlockMarks:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
 
+    @staticmethod
+    def work_on(fd: int) -> bool:
+        return True
+
 
 class _OpenFileMarks:
     """Waiting marks as open-file-description record locks (Linux): owned by the open file, like
@@ -92,8 +96,19 @@ class _OpenFileMarks:
     def anyone(cls, fd: int) -> bool:
         return cls._request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK) != fcntl.F_UNLCK
 
+    @classmethod
+    def work_on(cls, fd: int) -> bool:
+        """Does this kernel take them? (Python may name the constants on a kernel older than 3.15,
+        or in a sandbox that refuses them; then the call fails with EINVAL.)"""
+        try:
+            cls.anyone(fd)
+        except OSError:
+            return False
+        return True
 
-_MARKS = _OpenFileMarks if hasattr(fcntl, "F_OFD_GETLK") else _FlockMarks
+
+# The preferred kind; each lock checks that it works (``WriterLock._open``) and else uses flock.
+_MARKS: type[_FlockMarks] | type[_OpenFileMarks] = _OpenFileMarks if hasattr(fcntl, "F_OFD_GETLK") else _FlockMarks
 
 
 class WriterLock:
@@ -119,6 +134,7 @@ class WriterLock:
         except OSError:
             os.close(self._writer)
             raise
+        self._marks = _MARKS if _MARKS.work_on(self._waiting) else _FlockMarks
         self.held = False
 
     def _after_fork(self) -> None:
@@ -140,9 +156,9 @@ class WriterLock:
             self.held = True
             return
         deadline = time.monotonic() + timeout
-        if not group:
-            _MARKS.mark(self._waiting)  # seen by the group holding the lock
         try:
+            if not group:
+                self._marks.mark(self._waiting)  # seen by the group holding the lock
             pause = _FIRST_PAUSE
             while not self._try(self._writer, fcntl.LOCK_EX):
                 if time.monotonic() >= deadline:
@@ -152,7 +168,7 @@ class WriterLock:
             self.held = True
         finally:
             if not group:
-                _MARKS.unmark(self._waiting)
+                self._marks.unmark(self._waiting)  # (unmarking a mark not made is a no-op)
 
     def release(self) -> None:
         if self.held and os.getpid() == self._pid:  # never unlock a parent's lock after a fork
@@ -162,7 +178,7 @@ class WriterLock:
     def others_waiting(self) -> bool:
         """Is another transaction waiting for the writer lock?"""
         self._after_fork()
-        return _MARKS.anyone(self._waiting)
+        return self._marks.anyone(self._waiting)
 
     def close(self) -> None:
         self.release()

@@ -3,6 +3,7 @@ group gives way to them, and the lock follows transactions exactly."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -242,3 +243,23 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_kernel_that_refuses_open_file_locks_gets_flock_marks(locks, monkeypatch):
+    """Python names F_OFD_* wherever it was built with them; a kernel older than 3.15 or a sandbox
+    answers EINVAL. The lock then marks waiters with flock instead of failing transactions."""
+    if not hasattr(writer_lock.fcntl, "F_OFD_GETLK"):
+        pytest.skip("this Python has no open-file-description locks to refuse")
+
+    def refuse(cls, *args, **kwargs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(writer_lock._OpenFileMarks, "_request", classmethod(refuse))
+    holder, waiter = locks(), locks()
+    assert holder._marks is writer_lock._FlockMarks and waiter._marks is writer_lock._FlockMarks
+    holder.acquire(1)
+    thread, outcome = _acquire_in_thread(waiter)
+    _wait_until(holder.others_waiting)
+    holder.release()
+    thread.join(10)
+    assert outcome == [None] and waiter.held and not holder.others_waiting()

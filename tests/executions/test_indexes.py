@@ -48,6 +48,7 @@ def test_the_event_outbox_index_holds_only_events_to_dispatch_and_unused_indexes
     assert "event_resource_name_idx" not in definitions
     for kept in (("type",), ("occurred_at",), ("resource_id",), ("caused_by_execution_id",)):
         assert kept in columns
+    assert ("resource_type", "occurred_at") in columns  # the filter by kind, newest first
 
 
 def _plan(queryset) -> str:
@@ -66,6 +67,8 @@ def test_the_lookups_still_use_the_partial_indexes():
     )
     assert "execution_event_idx" in _plan(Execution.objects.filter(event_id__in=[1, 2]))
     assert "execution_started_by_idx" in _plan(Execution.objects.filter(started_by_id__in=[1, 2]))
+    by_kind = _plan(DirectoryEvent.objects.filter(resource_type="policy").order_by("-occurred_at", "-id")[:50])
+    assert "event_resource_type_idx" in by_kind
 
 
 def test_deleting_an_event_or_a_user_still_unlinks_their_executions(make_workflow, administrator, django_user_model):
@@ -83,3 +86,59 @@ def test_deleting_an_event_or_a_user_still_unlinks_their_executions(make_workflo
     starter.delete()
     execution.refresh_from_db()
     assert execution.event_id is None and execution.started_by_id is None
+
+
+_BEFORE = [("directory", "0003_connections"), ("executions", "0004_drop_indexes_covered_by_others")]
+
+
+def _migrate(targets: list[tuple[str, str]]) -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+def _leaves() -> list[tuple[str, str]]:
+    from django.db.migrations.executor import MigrationExecutor
+
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
+
+
+def test_the_index_migrations_drop_and_restore_only_indexes_and_keep_the_rows(transactional_db):
+    """Django's AlterField rebuilds a SQLite table to change ``db_index`` — every row copied, and
+    AUTOINCREMENT restarting at the highest id left, so a deleted run's id would come back. The
+    migrations drop and (backwards) re-create the indexes by name instead."""
+    event_table, execution_table = DirectoryEvent._meta.db_table, Execution._meta.db_table
+    kept = DirectoryEvent.objects.create(type="user.created", occurred_at=timezone.now(), resource_type="user")
+    newest = DirectoryEvent.objects.create(type="user.created", occurred_at=timezone.now(), resource_type="user")
+    newest_id = newest.pk
+    newest.delete()
+    leaves = _leaves()
+    try:
+        _migrate(_BEFORE)
+        columns = _index_columns(event_table)
+        assert ("resource_type",) in columns and ("related_id",) in columns
+        assert ("event_id",) in _index_columns(execution_table)
+        assert ("started_by_id",) in _index_columns(execution_table)
+    finally:
+        _migrate(leaves)
+    columns = _index_columns(event_table)
+    assert ("resource_type",) not in columns and ("related_id",) not in columns
+    assert ("resource_type", "occurred_at") in columns
+    assert _index_columns(execution_table).count(("event_id",)) == 1
+    assert DirectoryEvent.objects.filter(pk=kept.pk).exists()
+    later = DirectoryEvent.objects.create(type="user.created", occurred_at=timezone.now(), resource_type="user")
+    assert later.pk > newest_id  # no id handed out twice
+
+
+def test_the_index_migrations_write_no_table_rebuild(transactional_db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for app, migration in (("directory", "0004"), ("executions", "0005")):
+        out = StringIO()
+        call_command("sqlmigrate", app, migration, stdout=out)
+        sql = out.getvalue()
+        assert "DROP INDEX" in sql and "new__" not in sql and "DROP TABLE" not in sql, (app, migration)
