@@ -11,7 +11,6 @@ name Django gave it is all that changes in the database; the model state changes
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.db import migrations
@@ -26,45 +25,24 @@ def _index_names(schema_editor: Any, table: str, column: str) -> list[str]:
     return names
 
 
-class DropFieldIndex(migrations.SeparateDatabaseAndState):
-    """``AlterField(model_name, name, field)`` where only ``db_index`` goes from True to False."""
-
-    def __init__(self, model_name: str, name: str, field: Any) -> None:
-        self.model_name, self.name, self.field = model_name, name, field
-        super().__init__(
-            state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
-            database_operations=[migrations.RunPython(self._drop, self._create)],
-        )
-
-    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return self.__class__.__qualname__, [], {"model_name": self.model_name, "name": self.name, "field": self.field}
+class DropFieldIndex(migrations.AlterField):
+    """``AlterField`` where only ``db_index`` goes from True to False: the state changes as
+    ``AlterField`` changes it; the database only loses (backwards: regains) the field's index."""
 
     def describe(self) -> str:
         return f"Drop the index of field {self.name} on {self.model_name}"
 
-    def _column(self, apps: Any) -> tuple[Any, Any]:
-        model = apps.get_model(self._app_label, self.model_name)
-        return model, model._meta.get_field(self.name)
-
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        self._app_label = app_label
-        super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        self._app_label = app_label
-        super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-    def _drop(self, apps: Any, schema_editor: Any) -> None:
-        model, field = self._column(apps)
-        for index in _index_names(schema_editor, model._meta.db_table, field.column):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        for index in _index_names(schema_editor, model._meta.db_table, column):
             schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(index)}")
 
-    def _create(self, apps: Any, schema_editor: Any) -> None:
-        model, field = self._column(apps)
-        indexed = copy.copy(field)
-        indexed.db_index = True  # as it was: PostgreSQL's text index twin is made only for indexed fields
-        schema_editor.execute(schema_editor._create_index_sql(model, fields=[indexed]))
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        field = model._meta.get_field(self.name)  # indexed again in the state going back to
+        schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
         like_sql = getattr(schema_editor, "_create_like_index_sql", None)  # PostgreSQL's only
-        like = like_sql(model, indexed) if like_sql is not None else None
+        like = like_sql(model, field) if like_sql is not None else None
         if like is not None:
             schema_editor.execute(like)

@@ -45,6 +45,15 @@ _LONGEST_PAUSE = 0.001  # a waiting request or API call
 _LONGEST_GROUP_PAUSE = 0.005  # a worker waiting for another worker's group: no one is kept waiting
 
 
+def _try_flock(fd: int, operation: int) -> bool:
+    """Take ``operation`` on ``fd`` if no one holds a conflicting lock; False if someone does."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 class _FlockMarks:
     """Waiting marks as ``flock`` locks: portable, but a check takes (and drops) an exclusive lock,
     which another process's check can mistake for a waiter."""
@@ -59,12 +68,10 @@ class _FlockMarks:
 
     @staticmethod
     def anyone(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
+        if _try_flock(fd, fcntl.LOCK_EX):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return True
 
     @staticmethod
     def work_on(fd: int) -> bool:
@@ -81,7 +88,8 @@ class _OpenFileMarks:
 
     @classmethod
     def _request(cls, fd: int, command: int, kind: int) -> int:
-        answer = fcntl.fcntl(fd, command, struct.pack(cls._LAYOUT, kind, os.SEEK_SET, 0, 0, 0))
+        """Send one whole-file request; returns the answer's l_type (what F_OFD_GETLK found)."""
+        answer = fcntl.fcntl(fd, command, _FLOCK_REQUESTS[kind])
         return struct.unpack(cls._LAYOUT, answer)[0]
 
     @classmethod
@@ -106,6 +114,12 @@ class _OpenFileMarks:
             return False
         return True
 
+
+# The three whole-file requests, packed once: the check runs at every step boundary of a group.
+_FLOCK_REQUESTS = {
+    kind: struct.pack(_OpenFileMarks._LAYOUT, kind, os.SEEK_SET, 0, 0, 0)
+    for kind in (fcntl.F_RDLCK, fcntl.F_WRLCK, fcntl.F_UNLCK)
+}
 
 # The preferred kind; each lock checks that it works (``WriterLock._open``) and else uses flock.
 _MARKS: type[_FlockMarks] | type[_OpenFileMarks] = _OpenFileMarks if hasattr(fcntl, "F_OFD_GETLK") else _FlockMarks
@@ -152,7 +166,7 @@ class WriterLock:
         self._after_fork()
         if group:
             self._defer_to_waiters()
-        if self._try(self._writer, fcntl.LOCK_EX):
+        if _try_flock(self._writer, fcntl.LOCK_EX):
             self.held = True
             return
         deadline = time.monotonic() + timeout
@@ -160,7 +174,7 @@ class WriterLock:
             if not group:
                 self._marks.mark(self._waiting)  # seen by the group holding the lock
             pause = _FIRST_PAUSE
-            while not self._try(self._writer, fcntl.LOCK_EX):
+            while not _try_flock(self._writer, fcntl.LOCK_EX):
                 if time.monotonic() >= deadline:
                     raise sqlite3.OperationalError("database is locked")
                 time.sleep(pause)
@@ -192,11 +206,3 @@ class WriterLock:
         while self.others_waiting() and time.monotonic() < deadline:
             time.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE)
-
-    @staticmethod
-    def _try(fd: int, operation: int) -> bool:
-        try:
-            fcntl.flock(fd, operation | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
