@@ -7,6 +7,7 @@ import errno
 import os
 import sqlite3
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -94,6 +95,73 @@ def test_a_group_gives_way_to_writers_already_waiting(locks, monkeypatch):
     waiter.release()
     group_thread.join(10)
     assert group_outcome == [None] and group.held
+
+
+def test_short_writers_are_active_while_they_hold_the_lock_and_for_a_gap_after(locks, monkeypatch):
+    monkeypatch.setattr(writer_lock, "SHORT_WRITER_GAP", 0.0)
+    short, group = locks(), locks()
+    assert not group.short_writers_active()  # no one has written yet
+    short.acquire(1)
+    assert group.short_writers_active()  # holding: the gap does not count
+    short.release()
+    released = time.monotonic()
+    assert not group.short_writers_active()
+    monkeypatch.setattr(writer_lock, "SHORT_WRITER_GAP", 10.0)
+    assert group.short_writers_active(released)
+    assert not group.short_writers_active(released + 10.5)
+
+
+def test_a_holding_stamp_left_by_a_dead_short_writer_is_not_trusted_for_long(locks):
+    group = locks()
+    pid = os.fork()
+    if pid == 0:  # the child takes the lock and dies holding it: the kernel drops the lock
+        child = WriterLock(group.database)
+        child.acquire(1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    now = time.monotonic()
+    assert group.short_writers_active(now)
+    assert not group.short_writers_active(now + writer_lock._HOLDING_STAMP_LIMIT + 0.5)
+    group.acquire(1, group=True)  # the lock itself is free
+    assert group.held
+
+
+def test_groups_do_not_count_as_short_writers(locks):
+    first, second = locks(), locks()
+    first.acquire(1, group=True)
+    assert not second.short_writers_active()  # a group holds: another group does not give way to it
+    first.release()
+    assert not second.short_writers_active()
+
+
+def test_a_group_gives_way_to_a_short_writer_coming_back_for_the_lock(locks, monkeypatch):
+    """A client queueing run after run leaves the lock free for a moment between two runs; a
+    group must not take it then (it would hold it for a whole step while the client waits)."""
+    monkeypatch.setattr(writer_lock, "YIELD_LIMIT", 30.0)
+    monkeypatch.setattr(writer_lock, "SHORT_WRITER_GAP", 30.0)
+    short, group = locks(), locks()
+    short.acquire(1)
+    thread, outcome = _acquire_in_thread(group, group=True)
+    short.release()
+    threading.Event().wait(0.05)
+    assert not group.held  # the lock is free, but the short writer was just here
+    short.acquire(0.5)  # so it is still free for the short writer's next run
+    short.release()
+    monkeypatch.setattr(writer_lock, "SHORT_WRITER_GAP", 0.0)  # the short writer is gone
+    thread.join(10)
+    assert outcome == [None] and group.held
+
+
+def test_a_group_gives_way_to_short_writers_for_at_most_its_limit(locks, monkeypatch):
+    monkeypatch.setattr(writer_lock, "YIELD_LIMIT", 0.05)
+    monkeypatch.setattr(writer_lock, "SHORT_WRITER_GAP", 3600.0)
+    short, group = locks(), locks()
+    short.acquire(1)
+    short.release()
+    started = time.monotonic()
+    group.acquire(30, group=True)
+    elapsed = time.monotonic() - started
+    assert group.held and 0.05 <= elapsed < 10  # it gave way, and not for the whole gap
 
 
 @pytest.fixture(params=["open_file", "flock"])
