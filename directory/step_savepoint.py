@@ -97,6 +97,18 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
 _NESTED = transaction.Atomic(DEFAULT_DB_ALIAS, savepoint=True, durable=False)
 
 
+def directly_in_step() -> bool:
+    """Is no savepoint open inside the current step's? Then what is written now is kept or rolled
+    back exactly with the step. (Blocks that joined it, ``atomic(savepoint=False)``, are entries
+    of None in ``savepoint_ids``: an error in one marks the whole transaction for rollback, so
+    it cannot roll back on its own.)"""
+    depth = _step_depth.get()
+    if depth is None or not connection.in_atomic_block:
+        return False
+    inside = connection.savepoint_ids[depth:]
+    return len(connection.savepoint_ids) >= depth and all(sid is None for sid in inside)
+
+
 def _atomic() -> transaction.Atomic:
     depth = _step_depth.get()
     if depth is not None and connection.in_atomic_block and len(connection.savepoint_ids) == depth:

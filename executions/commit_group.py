@@ -9,7 +9,8 @@ steps and their directory changes together — and the sweeper re-queues those e
 resumed runs redo exactly the steps that did not commit.
 
 Step records are written in bulk just before the commit, inside the same transaction as the
-directory changes they describe, so a crash still never leaves a change without its record.
+directory changes they describe, so a crash still never leaves a change without its record; so
+are the steps' directory events that nothing listens to (``directory.event_log``).
 The group also opens a transaction memo (``directory.transaction_memo``) for checks whose answer
 cannot change within the transaction.
 
@@ -32,6 +33,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
+from directory.event_log import deferring_events, stop_deferring_events
+from directory.models import DirectoryEvent
 from directory.rows import insert_many
 from directory.step_savepoint import step as step_savepoint
 from directory.transaction_memo import close_memo, open_memo
@@ -47,8 +50,10 @@ class CommitGroup:
         self.budget = budget
         self._atomic: transaction.Atomic | None = None
         self._memo: Token[Any] | None = None
+        self._events: Token[Any] | None = None
         self._started = 0.0
         self.pending: list[StepRun] = []
+        self.pending_events: list[DirectoryEvent] = []
         # Executions claimed in the open transaction: if it rolls back they are queued again.
         self.claimed: list[int] = []
 
@@ -74,6 +79,7 @@ class CommitGroup:
                 conn.keyflow_group = False
             self._atomic, self._started = atomic, time.monotonic()
             self._memo = open_memo()
+            self._events = deferring_events(self.pending_events)
 
     def spent(self) -> bool:
         """Has the open group used its budget, or does another transaction wait for the write lock
@@ -93,14 +99,15 @@ class CommitGroup:
 
     @contextmanager
     def step(self) -> Iterator[None]:
-        """A savepoint whose pending records are dropped with it if it rolls back; directory
-        services called directly inside join it (``directory.step_savepoint``)."""
-        mark = len(self.pending)
+        """A savepoint whose pending records and events are dropped with it if it rolls back;
+        directory services called directly inside join it (``directory.step_savepoint``)."""
+        mark, events_mark = len(self.pending), len(self.pending_events)
         try:
             with step_savepoint():
                 yield
         except BaseException:
             del self.pending[mark:]
+            del self.pending_events[events_mark:]
             raise
 
     def commit(self) -> bool:
@@ -112,10 +119,16 @@ class CommitGroup:
         if self._atomic is None:
             return False
         atomic, self._atomic = self._atomic, None
+        if self._events is not None:
+            stop_deferring_events(self._events)
+            self._events = None
         pending, self.pending = self.pending, []
+        events, self.pending_events = self.pending_events, []
         claimed, self.claimed = self.claimed, []
         committing = not connection.needs_rollback
         try:
+            if committing and events:
+                insert_many(events)
             if committing and pending:
                 insert_many(pending)
         except BaseException as exc:
