@@ -43,9 +43,12 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
     transaction, one awaiting rollback) it is ``transaction.atomic()``.
     """
 
-    __slots__ = ("_atomic", "_conn", "_sid", "_token")
+    __slots__ = ("_atomic", "_conn", "_sid", "_token", "rolled_back")
 
     def __enter__(self) -> None:
+        # Set when the savepoint was rolled back — also without an exception leaving the block:
+        # a query in it failed and the code went on (Django marks the block for rollback).
+        self.rolled_back = False
         conn = connections[DEFAULT_DB_ALIAS]
         nested = conn.in_atomic_block and not conn.needs_rollback and not conn.closed_in_transaction
         if not (nested and hasattr(conn, "direct_connection")):  # the embedded SQLite backend
@@ -67,12 +70,14 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
     ) -> None:
         _step_depth.reset(self._token)
         if self._atomic is not None:
+            self.rolled_back = exc_type is not None or self._conn.needs_rollback
             self._atomic.__exit__(exc_type, exc, tb)
             return
         conn, sid = self._conn, self._sid
         conn.atomic_blocks.pop()
         conn.savepoint_ids.pop()
         if conn.closed_in_transaction:
+            self.rolled_back = True
             return  # the database rolls back by itself; the outermost block sees to it
         if exc_type is None and not conn.needs_rollback:
             try:
@@ -85,6 +90,7 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
                     conn.needs_rollback = True
                 raise
             return
+        self.rolled_back = True
         conn.needs_rollback = False
         try:
             conn.savepoint_rollback(sid)

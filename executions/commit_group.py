@@ -38,6 +38,7 @@ from directory.models import DirectoryEvent
 from directory.rows import insert_many
 from directory.step_savepoint import step as step_savepoint
 from directory.transaction_memo import close_memo, open_memo
+from executions.errors import StepRolledBack
 from executions.models import StepRun
 
 logger = logging.getLogger("keyflow.runner")
@@ -100,11 +101,16 @@ class CommitGroup:
     @contextmanager
     def step(self) -> Iterator[None]:
         """A savepoint whose pending records and events are dropped with it if it rolls back;
-        directory services called directly inside join it (``directory.step_savepoint``)."""
+        directory services called directly inside join it (``directory.step_savepoint``). One
+        rolled back without an exception (a query in it failed and the step went on) raises
+        ``StepRolledBack``: what it recorded describes changes the database did not keep."""
         mark, events_mark = len(self.pending), len(self.pending_events)
+        savepoint = step_savepoint()
         try:
-            with step_savepoint():
+            with savepoint:
                 yield
+            if savepoint.rolled_back:
+                raise StepRolledBack("a query in the step failed and the step went on; its changes were rolled back")
         except BaseException:
             del self.pending[mark:]
             del self.pending_events[events_mark:]

@@ -21,3 +21,8 @@ class ExecutionCancelled(ExecutionStopped):
 
 class StepTimedOut(Exception):
     """A step ran past its timeout; its changes were rolled back."""
+
+
+class StepRolledBack(Exception):
+    """A query in the step failed and the step went on: the database rolled its changes back, so
+    it is failed rather than recorded as done (with records and events of changes not made)."""

@@ -45,7 +45,7 @@ from executions import statements
 from executions.choices import ExecutionStatus, SkipReason, StepStatus
 from executions.commit_group import CommitGroup
 from executions.context import base_scope
-from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepTimedOut
+from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepRolledBack, StepTimedOut
 from executions.models import Execution, StepRun
 from executions.recording import encode_output, redact, to_json_safe
 from executions.statements import cancel_key
@@ -295,6 +295,8 @@ class Runner:
                 raise
             except ExpressionError as exc:
                 message, retryable = f"{where.path}.with: {exc.message}", False
+            except StepRolledBack as exc:
+                message, retryable = str(exc), False
             except (ActionError, StepTimedOut, OperationalError) as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 retryable = not isinstance(exc, ActionError) or exc.retryable

@@ -3,9 +3,11 @@ transaction (``directory.event_log``, ``executions.commit_group``)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from directory import services as directory_services
@@ -14,7 +16,32 @@ from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.runner import Runner
 from executions.tasks import claim
+from workflows.actions import registry
+from workflows.actions.base import Action, ActionContext
+from workflows.actions.resolvers import resolve
 from workflows.services import workflow_run
+
+
+class SwallowsError(Action):
+    """Changes a user, then catches a service's error and goes on — which a shipped action never
+    does: the service joined the step's savepoint, so the database rolls the whole step back."""
+
+    key = "test.swallows_error"
+    label = category = description = "test"
+    params_schema = {"type": "object", "properties": {"user": {}}}
+
+    def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+        user = resolve("user", params["user"], lock=True)
+        directory_services.user_update(user=user, actor=ctx.actor, locked=True, job_title="Changed")
+        with contextlib.suppress(ValidationError):  # "a user cannot be their own manager"
+            directory_services.user_update(user=user, actor=ctx.actor, locked=True, manager=user)
+        return {"ok": True}
+
+
+@pytest.fixture(autouse=True)
+def swallows_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.all_actions()
+    monkeypatch.setitem(registry._ACTIONS, SwallowsError.key, SwallowsError())
 
 
 def _started(workflow: Any, administrator: Any) -> Execution:
@@ -94,3 +121,18 @@ def test_events_in_a_savepoint_inside_a_step_are_written_and_rolled_back_with_it
     assert [e.changes for e in group.pending_events] == [[{"field": "department", "from": "Sales", "to": "Kept"}]]
     group.commit()
     assert [e.changes[0]["to"] for e in _updates(ann)] == ["Kept"]
+
+
+def test_a_step_rolled_back_without_an_exception_fails_and_keeps_no_record_of_its_change(
+    make_workflow, administrator, ann
+):
+    workflow = make_workflow([{"swallow": {"call": "test.swallows_error", "with": {"user": "ann"}}}])
+    execution = _started(workflow, administrator)
+    group = CommitGroup(budget=3600)
+    assert Runner(execution, group=group).run() == "failed"
+    group.commit()
+    step = execution.steps.get()
+    assert step.status == "failed" and "rolled back" in step.error
+    ann.refresh_from_db()
+    assert ann.job_title == "" and ann.manager_id is None
+    assert not _updates(ann).exists()  # no event for the change the database did not keep
