@@ -23,7 +23,7 @@ from functools import wraps
 from types import TracebackType
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, Error, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, Error, connections, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,23 +103,29 @@ class step:  # (a class used like ``transaction.atomic``: ``with step(): ...``)
 _NESTED = transaction.Atomic(DEFAULT_DB_ALIAS, savepoint=True, durable=False)
 
 
+def _opened_inside_step() -> list[str | None] | None:
+    """The ``savepoint_ids`` entries opened inside the current step's savepoint, or None outside
+    a step. (One read of the connection: every service call and every event asks.)"""
+    depth = _step_depth.get()
+    if depth is None:
+        return None
+    conn = connections[DEFAULT_DB_ALIAS]
+    ids = conn.savepoint_ids
+    return ids[depth:] if conn.in_atomic_block and len(ids) >= depth else None
+
+
 def directly_in_step() -> bool:
     """Is no savepoint open inside the current step's? Then what is written now is kept or rolled
     back exactly with the step. (Blocks that joined it, ``atomic(savepoint=False)``, are entries
     of None in ``savepoint_ids``: an error in one marks the whole transaction for rollback, so
     it cannot roll back on its own.)"""
-    depth = _step_depth.get()
-    if depth is None or not connection.in_atomic_block:
-        return False
-    inside = connection.savepoint_ids[depth:]
-    return len(connection.savepoint_ids) >= depth and all(sid is None for sid in inside)
+    inside = _opened_inside_step()
+    return inside is not None and all(sid is None for sid in inside)
 
 
 def _atomic() -> transaction.Atomic:
-    depth = _step_depth.get()
-    if depth is not None and connection.in_atomic_block and len(connection.savepoint_ids) == depth:
-        return transaction.atomic(savepoint=False)
-    return transaction.atomic()
+    # Exactly at the step's depth a service joins its savepoint; anywhere deeper it has its own.
+    return transaction.atomic(savepoint=False) if _opened_inside_step() == [] else transaction.atomic()
 
 
 def atomic_service(func: F) -> F:
