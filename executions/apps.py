@@ -34,3 +34,9 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_sweeper, sender=self, dispatch_uid="keyflow-sweeper-schedule")
+
+        from django_q.signals import post_spawn
+
+        from executions.worker_gc import tune_worker_gc
+
+        post_spawn.connect(tune_worker_gc, dispatch_uid="keyflow-worker-gc")

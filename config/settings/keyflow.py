@@ -50,6 +50,10 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
 _SQLITE = DATABASES["default"]["ENGINE"] in {"django.db.backends.sqlite3", "config.sqlite_backend"}
 KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
+# A worker process freezes what it holds at startup out of the cyclic garbage collector's view and runs
+# young-generation passes every this many net allocations (see executions/worker_gc.py); 0 leaves
+# Python's collector settings alone.
+KEYFLOW_WORKER_GC_THRESHOLD = env_int("KEYFLOW_WORKER_GC_THRESHOLD", 10_000)
 # A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
 KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)
 # Coalesced wake-ups (see executions/wakeups.py): a new execution enqueues a worker task only while
