@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.base import ModelState
@@ -454,6 +454,17 @@ def _update_sql(model: type[models.Model], columns: tuple[str, ...], alias: str)
     return f"UPDATE {qn(model._meta.db_table)} SET {assignments} WHERE {qn(model._meta.pk.column)} = %s"
 
 
+@lru_cache(maxsize=256)
+def _fields_to_update(model: type[models.Model], update_fields: frozenset[str]) -> tuple[models.Field, ...]:
+    """The columns ``save(update_fields=…)`` writes, as ``Model._save_table`` selects them."""
+    meta = model._meta
+    return tuple(
+        f
+        for f in meta.local_concrete_fields
+        if not f.primary_key and not f.generated and (f.name in update_fields or f.attname in update_fields)
+    )
+
+
 class PreparedUpdate:
     """Mixin for models whose single-row updates are hot (a workflow step changing a user).
 
@@ -461,7 +472,40 @@ class PreparedUpdate:
     signals, the "did not affect any rows" error — and only the UPDATE statement is cached
     instead of compiled per call. Anything but plain values (an ``F()`` expression, a model
     instance, a field with its own placeholder) and ``select_on_save`` go the ORM's way.
+
+    A save with ``update_fields`` of a row that exists (every service update) also skips
+    ``_save_table``'s per-call work: it compared each of the model's fields with the primary
+    key's (``Field.__eq__``, twenty-odd calls) and built a queryset that the cached statement
+    never uses. The fields to write are looked up once per set of names; ``pre_save`` still runs
+    for each, and the errors are Django's. Everything else (an insert, ``raw``, an inherited
+    model, no ``update_fields``) is ``_save_table`` itself.
     """
+
+    def _save_table(  # type: ignore[no-untyped-def]
+        self, raw=False, cls=None, force_insert=False, force_update=False, using=None, update_fields=None
+    ):
+        meta = self._meta  # type: ignore[attr-defined]
+        if (
+            raw
+            or force_insert
+            or not update_fields
+            or cls is not type(self)
+            or meta.parents
+            or self._state.adding  # type: ignore[attr-defined]
+            or not self._is_pk_set(meta)  # type: ignore[attr-defined]
+        ):
+            return super()._save_table(  # type: ignore[misc]
+                raw, cls, force_insert, force_update, using, update_fields
+            )
+        values = [(f, None, f.pre_save(self, False)) for f in _fields_to_update(cls, frozenset(update_fields))]
+        updated = self._do_update(None, using, self._get_pk_val(meta), values, update_fields, True)  # type: ignore[attr-defined]
+        if not updated:
+            raise DatabaseError(
+                "Forced update did not affect any rows."
+                if force_update
+                else "Save with update_fields did not affect any rows."
+            )
+        return updated
 
     def _do_update(  # type: ignore[no-untyped-def]
         self, base_qs, using, pk_val, values, update_fields, forced_update
@@ -477,6 +521,8 @@ class PreparedUpdate:
                 for field, _, value in values
             )
         ):
+            if base_qs is None:  # (from ``_save_table`` above, which builds it only when needed)
+                base_qs = type(self)._base_manager.using(using)
             return super()._do_update(  # type: ignore[misc]
                 base_qs, using, pk_val, values, update_fields, forced_update
             )

@@ -124,6 +124,39 @@ def test_updating_a_deleted_row_fails_as_the_orm_does(rich_user):
         rich_user.save(update_fields=["job_title"])
 
 
+def test_a_forced_update_of_a_deleted_row_fails_with_djangos_message(rich_user):
+    User.objects.filter(pk=rich_user.pk).delete()
+    rich_user.job_title = "Ghost"
+    with pytest.raises(DatabaseError, match="Forced update did not affect any rows"):
+        rich_user.save(update_fields=["job_title"], force_update=True)
+
+
+def test_an_update_of_named_fields_builds_no_queryset_and_writes_only_those(rich_user, monkeypatch):
+    User.objects.filter(pk=rich_user.pk).update(department="Changed elsewhere")
+    stamped = rich_user.updated_at
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a queryset was built for the update")
+
+    monkeypatch.setattr(models.QuerySet, "using", refuse)
+    monkeypatch.setattr(models.Manager, "using", refuse, raising=False)
+    rich_user.job_title = "Lead"
+    rich_user.save(update_fields=["job_title", "updated_at"])
+    monkeypatch.undo()
+
+    stored = User.objects.get(pk=rich_user.pk)
+    assert stored.job_title == "Lead"
+    assert stored.department == "Changed elsewhere"  # not named: the stale value was not written back
+    assert stored.updated_at == rich_user.updated_at > stamped  # ``auto_now`` went through its pre_save
+
+
+def test_fields_may_be_named_by_their_attname_as_django_allows(rich_user, make_user):
+    boss = make_user("new-boss")
+    rich_user.manager_id = boss.pk
+    rich_user.save(update_fields=["manager_id"])
+    assert User.objects.get(pk=rich_user.pk).manager_id == boss.pk
+
+
 def test_a_prepared_update_still_sends_the_save_signals(rich_user):
     rich_user.department = "Finance"
     rich_user.save()
