@@ -85,8 +85,10 @@ class _TextShortcuts(dict):  # type: ignore[type-arg]
 
 def _utc_text(value: dt.datetime) -> Any:
     """SQLite's text for an aware UTC datetime, as its ``adapt_datetimefield_value`` writes it
-    with ``USE_TZ`` and a UTC connection (``make_naive`` to UTC is dropping the zone)."""
-    return str(value.replace(tzinfo=None)) if value.tzinfo is dt.UTC else _MISSING
+    with ``USE_TZ`` and a UTC connection (``make_naive`` to UTC is dropping the zone): the ISO
+    text with its ``+00:00`` cut off, which is ``str()`` of the naive datetime without building
+    one (a step's records hold four datetimes, and ``replace`` was most of their cost)."""
+    return value.isoformat(" ")[:-6] if value.tzinfo is dt.UTC else _MISSING
 
 
 def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper, *, pre_saved: bool = False) -> Shortcuts:

@@ -201,6 +201,7 @@ def test_values_prepared_by_a_shortcut_are_exactly_what_the_field_prepares():
         dt.datetime(2026, 1, 1, 12, 30, tzinfo=berlin),
         {"a": 1},
         2.5,
+        dt.datetime(2026, 1, 1, 12, 30, 5, tzinfo=dt.UTC),  # whole seconds: no fraction in the text
     ]
     used = set()
     for field, _attname, shortcuts in (*preparers, *step_preparers):
