@@ -17,6 +17,7 @@ UPDATE is a cached statement — the save itself, its checks and its signals are
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any, TypeVar
@@ -44,6 +45,34 @@ Shortcuts = dict[type, Callable[[Any], Any] | None]
 Preparer = tuple[models.Field, str, Shortcuts]
 
 _MISSING = object()
+
+
+class JSONText:
+    """A ``JSONField`` value already encoded (``json.dumps`` text, no custom encoder), for a row
+    written by ``insert_rows``/``insert_many``: where the backend stores JSON as that very text
+    (SQLite) it is stored as it is, instead of being decoded by the caller and encoded again by
+    the field; elsewhere it is decoded and the field prepares it. A workflow step's output is
+    encoded once anyway (to measure it against the size limit). Anything else that meets one
+    (a ``save()``, a form) fails loudly: it is not JSON-serialisable."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"JSONText({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is JSONText and other.text == self.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _json_text(value: JSONText) -> str:
+    return value.text
+
+
 _TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField, models.URLField)
 _INTEGER_FIELDS = (
     models.IntegerField,
@@ -115,6 +144,11 @@ def _shortcuts(field: models.Field, conn: BaseDatabaseWrapper, *, pre_saved: boo
     if kind.pre_save is not models.Field.pre_save and not pre_saved:
         return {}
     ops = type(conn.ops)
+    if kind is models.JSONField and field.encoder is None:
+        # ``adapt_json_value`` is ``json.dumps(value)`` on SQLite; PostgreSQL wraps it (``_prepare``
+        # decodes a ``JSONText`` for the field there).
+        as_text = ops.adapt_json_value is BaseDatabaseOperations.adapt_json_value
+        return {JSONText: _json_text, type(None): None} if as_text else {type(None): None}
     plain_integers = (
         ops.adapt_integerfield_value is BaseDatabaseOperations.adapt_integerfield_value
         and ops.validate_autopk_value is BaseDatabaseOperations.validate_autopk_value
@@ -141,6 +175,8 @@ def _prepare(field: models.Field, shortcuts: Shortcuts, value: Any, conn: BaseDa
             return prepared
     elif type(shortcuts) is _TextShortcuts and shortcuts.learn(value):
         return value
+    if type(value) is JSONText:
+        value = json.loads(value.text)
     return field.get_db_prep_save(value, conn)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
+from directory.rows import JSONText
+
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|webhook_url|signing_key|cookie)", re.I)
 
@@ -34,13 +36,14 @@ def to_json_safe(value: Any) -> Any:
 
 
 def encode_output(output: Any, limit: int | None = None) -> tuple[Any, bool, str]:
-    """``(stored_output, truncated, text)``: the output itself, or a preview past ``limit`` bytes,
-    and its JSON text, from one encoding: the runner keeps a second copy for later steps' scope
-    (``json.loads(text)`` is ``to_json_safe(output)``)."""
+    """``(stored_output, truncated, text)``: the output to store — its JSON text itself
+    (``JSONText``, written as it is), or a preview past ``limit`` bytes — and that text, from one
+    encoding: the runner decodes it once for later steps' scope (``json.loads(text)`` is
+    ``to_json_safe(output)``)."""
     limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
     text = json.dumps(output, default=str)
     size = len(text) if text.isascii() else len(text.encode())
     if size <= limit:
-        return json.loads(text), False, text
+        return JSONText(text), False, text
     preview = text.encode()[: max(limit - 200, 0)].decode(errors="ignore")
     return {"truncated": True, "size_bytes": size, "preview": preview}, True, text

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from django.db import DatabaseError, connection, models
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import F
 from django.db.models.sql.compiler import SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from directory import services
 from directory.models import DirectoryEvent, User
 from directory.rows import (
     _MISSING,
+    JSONText,
     _field_shortcuts,
     _insert,
     _prepare,
@@ -216,7 +218,7 @@ def test_values_prepared_by_a_shortcut_are_exactly_what_the_field_prepares():
             assert prepared == expected and type(prepared) is type(expected), (field.name, value)
             used.add(type(value))
     by_name = {field.name: shortcuts for field, _a, shortcuts in preparers}
-    assert str in by_name["type"] and by_name["changes"] == {}
+    assert str in by_name["type"] and dict not in by_name["changes"]  # a JSON value is the field's to encode
     assert {str, bool, type(None)} <= used
     if connection.vendor == "sqlite":  # psycopg 3 wraps ints, and datetimes are SQLite text only
         assert {int, dt.datetime} <= used and by_name["occurred_at"][dt.datetime](samples[6]) is _MISSING
@@ -227,6 +229,32 @@ def test_values_prepared_by_a_shortcut_are_exactly_what_the_field_prepares():
 
     assert _shortcuts(Upper(max_length=5), connection) == {}
     assert _shortcuts(models.DateTimeField(auto_now=True), connection) == {}
+
+
+@pytest.mark.parametrize(
+    "value", [{"a": [1, 2.5, None, True]}, ["x", {"ü": "é"}], "text", 0, {"1": {"nested": {}}}, {"big": "x" * 5000}]
+)
+def test_json_text_is_stored_as_the_field_stores_its_value(value):
+    """An already encoded JSON value (``JSONText``) gives exactly what the field gives for the
+    value itself: stored as it is on SQLite, decoded and prepared by the field elsewhere."""
+    for model in (StepRun, DirectoryEvent):
+        _, preparers = _insert(model, connection.vendor)
+        for field, _attname, shortcuts in preparers:
+            if not isinstance(field, models.JSONField):
+                continue
+            prepared = _prepare(field, shortcuts, JSONText(json.dumps(value)), connection)
+            expected = field.get_db_prep_save(value, connection)
+            if connection.vendor == "sqlite":
+                assert prepared == expected and type(prepared) is str, field.name
+            else:  # psycopg's Jsonb wrapper: compare what it wraps
+                assert prepared.obj == expected.obj, field.name
+
+
+def test_a_json_text_value_is_refused_by_the_orm_rather_than_stored_as_a_string(rich_user):
+    for model, field in ((User, "attributes"), (StepRun, "output")):
+        # (On PostgreSQL the error comes as the statement is sent, and breaks the transaction.)
+        with pytest.raises(TypeError, match="not JSON serializable"), transaction.atomic():
+            model.objects.filter(pk=rich_user.pk).update(**{field: JSONText('{"a": 1}')})
 
 
 def test_an_inserted_event_stores_a_lazy_string_and_an_integer_as_the_orm_does(system):
