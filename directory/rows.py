@@ -499,7 +499,7 @@ def _fields_to_update(model: type[models.Model], update_fields: frozenset[str]) 
     return tuple(
         f
         for f in meta.local_concrete_fields
-        if not f.primary_key and not f.generated and (f.name in update_fields or f.attname in update_fields)
+        if f not in meta.pk_fields and not f.generated and (f.name in update_fields or f.attname in update_fields)
     )
 
 
