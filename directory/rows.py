@@ -63,11 +63,6 @@ class JSONText:
     def __repr__(self) -> str:
         return f"JSONText({self.text!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is JSONText and other.text == self.text
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 def _json_text(value: JSONText) -> str:
     return value.text
