@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from workflows.views.overview import home
 
 urlpatterns = [
-    # Until the builder pages land, the admin is the front door.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", home, name="home"),
+    path("workflows/", include("workflows.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
 ]

@@ -5,7 +5,8 @@ executions is reserved to admins whose role is Administrator or Administrator wi
 and to superusers, as in JumpCloud. Holding the model permission is required too, so a
 built-in role's table stays the single source of what each role grants; a custom role that
 copied those permissions still does not manage workflows. Viewing follows the view
-permissions (Read Only and Manager have them).
+permissions (Read Only and Manager have them). The builder pages follow the same rules:
+editors see edit controls, viewers see read-only pages, everyone else a 403 (``builder_mode``).
 """
 
 from __future__ import annotations
@@ -48,3 +49,13 @@ def can_view_executions(user: Any) -> bool:
     return (
         bool(getattr(user, "is_authenticated", False)) and user.is_active and user.has_perm("executions.view_execution")
     )
+
+
+def builder_mode(user: Any) -> str | None:
+    """How the builder pages treat ``user``: ``"edit"`` (Administrator roles), ``"view"`` (roles
+    that may view workflows: Read Only, Manager) or None (a 403)."""
+    if can_manage_workflows(user, "workflows.change_workflow"):
+        return "edit"
+    if can_view_workflows(user):
+        return "view"
+    return None

@@ -66,3 +66,44 @@ class WorkflowVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow.name} v{self.number}"
+
+
+class WorkflowDraft(models.Model):
+    """An admin's unsaved edits of a workflow: a whole DSL document kept on the server.
+
+    The builder changes the draft on every edit, so a reload or a second tab shows the same
+    work, and nothing reaches the workflow until Save. ``base_version`` is the version the draft
+    started from: saving is refused when another version was saved meanwhile. A draft of a new
+    workflow has no ``workflow`` yet; it carries the name, description, run-as role and enabled
+    flag that saving creates the workflow with.
+    """
+
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="drafts")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflow_drafts")
+    base_version = models.ForeignKey(
+        WorkflowVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    definition = models.JSONField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    run_as = models.ForeignKey(
+        "directory.AdminRole", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enabled = models.BooleanField(default=True)
+    # Set by a refused save: the builder then shows every problem live until the draft is saved.
+    show_problems = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "owner"],
+                condition=models.Q(workflow__isnull=False),
+                name="workflow_draft_one_per_admin",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Draft of {self.name} by {self.owner}"

@@ -29,7 +29,8 @@
       dialog.addEventListener("close", function () {
         if (dialog.hasAttribute("data-keep")) return;
         dialog.remove();
-        if (opener && document.body.contains(opener)) opener.focus();
+        // A dialog closed because its choice moved on (a card added) leaves focus where that put it.
+        if (!dialog.dataset.noRestore && opener && document.body.contains(opener)) opener.focus();
       });
       dialog.showModal();
       var first = dialog.querySelector("[autofocus]");
@@ -69,10 +70,23 @@
   document.addEventListener("click", function (event) {
     var trigger = event.target.closest("[hx-get], [hx-post], button, a");
     if (trigger && !trigger.closest("dialog")) opener = trigger;
+    // A <details class="menu"> closes once one of its items is used, or on a click elsewhere.
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target) || event.target.closest(".menu__item")) menu.open = false;
+    });
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) {
       var dialog = closer.closest("dialog");
       if (dialog) dialog.close();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
     }
   });
 
