@@ -4,6 +4,10 @@ Model permissions decide who may do what here, as everywhere: only the Administr
 hold add/change/delete on workflows; Read Only and Manager see them read-only. Saves go
 through the services, so the admin validates the definition and the run-as role exactly as
 the builder and the API do, with each problem shown beside the definition field.
+
+The builder (``/workflows/``) is where workflows are made and edited: the list and each change
+page link to it, "Add workflow" opens its create dialog, and the raw JSON definition is kept
+as a collapsed, advanced fallback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from directory.models import AdminRole
 from workflows.access import can_manage_workflows
@@ -60,11 +67,39 @@ class WorkflowVersionInline(admin.TabularInline):
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     form = WorkflowAdminForm
-    list_display = ("name", "type", "enabled", "run_as", "trigger_event", "updated_at")
+    list_display = ("name", "type", "enabled", "run_as", "trigger_event", "updated_at", "builder_link")
     list_filter = ("type", "enabled", "run_as")
     search_fields = ("name", "description")
     inlines = [WorkflowVersionInline]
-    readonly_fields = ("next_runs",)
+    readonly_fields = ("builder_link", "next_runs")
+    fieldsets = (
+        (None, {"fields": ("builder_link", "name", "description", "run_as", "enabled")}),
+        (
+            "Definition (advanced: raw JSON)",
+            {
+                "classes": ("collapse",),
+                "fields": ("definition",),
+                "description": "Workflows are built and edited in the builder; this raw DSL document is a fallback.",
+            },
+        ),
+        ("Schedule", {"fields": ("next_runs",)}),
+    )
+
+    @admin.display(description="Builder")
+    def builder_link(self, obj: Workflow) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("workflows:canvas", kwargs={"workflow_id": obj.pk})
+        return format_html('<a class="button" href="{}">Open in the builder</a>', url)
+
+    def get_view_on_site_url(self, obj: Workflow | None = None) -> str | None:
+        return reverse("workflows:canvas", kwargs={"workflow_id": obj.pk}) if obj is not None else None
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        """New workflows start in the builder's create dialog (a POST here still saves raw JSON)."""
+        if request.method == "GET" and self.has_add_permission(request):
+            return redirect("workflows:create")
+        return super().add_view(request, form_url, extra_context)
 
     @admin.display(description="Next runs (UTC)")
     def next_runs(self, obj: Workflow) -> str:

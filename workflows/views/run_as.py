@@ -21,15 +21,17 @@ TEMPLATE = "workflows/run_as_dialog.html"
 
 def _context(editor: Editor) -> dict[str, Any]:
     definition = editor.document
-    suggested = narrowest_builtin_role(definition)
-    choices = role_choices(definition, suggested)
     selected = editor.run_as
-    chosen = next((c for c in choices if selected is not None and c.role.pk == selected.pk), None)
     warnings: list[str] = []
     refused: list[str] = []
     if selected is not None:
-        warnings = check_run_as(definition, selected).warnings
+        report = check_run_as(definition, selected)
+        suggested, warnings = report.narrowest_role, report.warnings
         refused = [p.message for p in run_as_beyond_actor(selected, editor.user)]
+    else:
+        suggested = narrowest_builtin_role(definition)
+    choices = role_choices(definition, suggested)
+    chosen = next((c for c in choices if selected is not None and c.role.pk == selected.pk), None)
     return {
         "editor": editor,
         "choices": choices,
