@@ -2,22 +2,13 @@
 
 Every event goes through ``record_events`` so that actor, causing execution and depth are
 filled the same way everywhere, and so that listeners (workflow dispatch) hear about new
-events once the transaction that wrote them commits.
-
-A worker's group transaction (``executions.commit_group``) may collect the events of its steps
-that nothing listens to and write them all at its commit, in one ``executemany``, as it writes the
-step records (``deferring_events``): in the same transaction, so they commit or roll back with the
-changes they describe, and a step rolled back drops its own. Inserting each as it happened, with
-its own statement, was a tenth of a worker's time per execution. Such events get their ids at the
-commit (after events written meanwhile, which ``occurred_at`` still orders correctly) and are not
-visible to queries before it; events that something listens to are written at once, since their
-dispatch needs their ids.
+events once the transaction that wrote them commits. Events are written in the transaction of
+the change they describe: a rolled-back change leaves no event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,25 +19,9 @@ from django.utils import timezone
 from directory.actors import current_actor
 from directory.event_types import get_event_type
 from directory.models import DirectoryEvent
-from directory.rows import insert_rows, new_row
-from directory.step_savepoint import directly_in_step
 
 # Sent after the transaction that wrote events commits, with ``event_ids``.
 events_committed = django.dispatch.Signal()
-
-# The open group transaction's list of events to write at its commit (see the module's doc).
-_deferred: ContextVar[list[DirectoryEvent] | None] = ContextVar("keyflow_deferred_events", default=None)
-
-
-def deferring_events(into: list[DirectoryEvent]) -> Token[list[DirectoryEvent] | None]:
-    """Collect the events recorded directly in a workflow step that nothing listens to ``into``
-    instead of inserting them; the caller inserts them before its transaction commits and passes
-    the token to ``stop_deferring_events``."""
-    return _deferred.set(into)
-
-
-def stop_deferring_events(token: Token[list[DirectoryEvent] | None]) -> None:
-    _deferred.reset(token)
 
 
 @dataclass
@@ -69,8 +44,7 @@ def _name_of(obj: models.Model | None) -> str:
 
 
 def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
-    """Write events in the current transaction, attributed to the current actor (events deferred
-    to a group's commit are returned without ids; see the module's doc)."""
+    """Write events in the current transaction, attributed to the current actor."""
     actor = current_actor()
     now = timezone.now()
     rows = []
@@ -78,8 +52,7 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
         get_event_type(item.type)  # an unregistered type is a programming error
         resource_id = item.resource_id if item.resource_id is not None else getattr(item.resource, "pk", "")
         rows.append(
-            new_row(
-                DirectoryEvent,
+            DirectoryEvent(
                 type=item.type,
                 occurred_at=now,
                 actor_type=actor.type,
@@ -103,11 +76,7 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
     for row in rows:
         if row.type not in listened:
             row.dispatched_at = now  # nothing listens: dispatched as written, no task, no sweep
-    deferred = _deferred.get()
-    if deferred is not None and not listened and directly_in_step():
-        deferred.extend(rows)
-        return rows
-    events = insert_rows(rows)
+    events = DirectoryEvent.objects.bulk_create(rows)
     ids = [e.pk for e in events if e.type in listened]
     if ids:
         transaction.on_commit(lambda: events_committed.send(sender=DirectoryEvent, event_ids=ids))

@@ -27,11 +27,10 @@ from directory.choices import (
     PolicyType,
     UserState,
 )
-from directory.rows import PreparedUpdate
 from directory.secrets import EncryptedTextField
 
 
-class User(PreparedUpdate, models.Model):
+class User(models.Model):
     """A person in the company directory, with the attributes workflows act on."""
 
     username = models.CharField(max_length=150, unique=True)
@@ -68,7 +67,7 @@ class User(PreparedUpdate, models.Model):
         return full or self.username
 
 
-class UserGroup(PreparedUpdate, models.Model):
+class UserGroup(models.Model):
     """A named set of users; membership drives access and workflow conditions."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -86,7 +85,7 @@ class UserGroup(PreparedUpdate, models.Model):
         return self.name
 
 
-class Device(PreparedUpdate, models.Model):
+class Device(models.Model):
     """A managed computer or phone, with the compliance facts policies and workflows check."""
 
     hostname = models.CharField(max_length=255, unique=True)
@@ -112,7 +111,7 @@ class Device(PreparedUpdate, models.Model):
         return self.hostname
 
 
-class DeviceGroup(PreparedUpdate, models.Model):
+class DeviceGroup(models.Model):
     """A named set of devices, the usual target of policies and commands."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -129,7 +128,7 @@ class DeviceGroup(PreparedUpdate, models.Model):
         return self.name
 
 
-class Policy(PreparedUpdate, models.Model):
+class Policy(models.Model):
     """A device configuration (encryption, firewall, …) bound to devices and device groups."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -169,7 +168,7 @@ class Command(models.Model):
         return self.name
 
 
-class CommandRun(PreparedUpdate, models.Model):
+class CommandRun(models.Model):
     """One run of a command on one device, as reported back by the device's agent."""
 
     command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="runs")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from directory.actors import ActorLike, acting_as
@@ -33,7 +33,6 @@ from directory.models import (
 )
 from directory.signals import loaded_values, mark_saved
 from directory.snapshots import json_value, snapshot
-from directory.step_savepoint import atomic_service
 
 __all__ = [
     "channel_create",
@@ -205,7 +204,7 @@ def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None, uncha
 # --- users -----------------------------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def user_create(*, actor: ActorLike, **fields: Any) -> User:
     """Add a person to the directory (staged unless a state is given)."""
     with acting_as(actor):
@@ -226,7 +225,7 @@ def _locked(user: User, locked: bool) -> User:
     return user if locked else User.objects.select_for_update().get(pk=user.pk)
 
 
-@atomic_service
+@transaction.atomic
 def user_update(*, user: User, actor: ActorLike, locked: bool = False, **fields: Any) -> User:
     """Change a user's attributes; ``attributes`` (custom) is merged key by key, None deletes a key.
 
@@ -256,13 +255,13 @@ def _set_state(user: User, state: str, actor: ActorLike, locked: bool) -> User:
         return user
 
 
-@atomic_service
+@transaction.atomic
 def user_activate(*, user: User, actor: ActorLike, locked: bool = False) -> User:
     """Make a staged or suspended user active; an active user is left as is (``locked``: see ``user_update``)."""
     return _set_state(user, UserState.ACTIVE, actor, locked)
 
 
-@atomic_service
+@transaction.atomic
 def user_suspend(*, user: User, actor: ActorLike, locked: bool = False) -> User:
     """Suspend a user; a suspended user is left as is (``locked``: see ``user_update``)."""
     return _set_state(user, UserState.SUSPENDED, actor, locked)
@@ -277,32 +276,32 @@ def _set_flag(user: User, field: str, value: bool, actor: ActorLike) -> User:
         return user
 
 
-@atomic_service
+@transaction.atomic
 def user_lock(*, user: User, actor: ActorLike) -> User:
     """Lock the user's account (sign-in refused until unlocked)."""
     return _set_flag(user, "account_locked", True, actor)
 
 
-@atomic_service
+@transaction.atomic
 def user_unlock(*, user: User, actor: ActorLike) -> User:
     """Unlock the user's account."""
     return _set_flag(user, "account_locked", False, actor)
 
 
-@atomic_service
+@transaction.atomic
 def user_expire_password(*, user: User, actor: ActorLike) -> User:
     """Mark the user's password expired so they must change it at next sign-in."""
     return _set_flag(user, "password_expired", True, actor)
 
 
-@atomic_service
+@transaction.atomic
 def user_delete(*, user: User, actor: ActorLike) -> None:
     """Delete a user; the ``user.deleted`` event keeps a snapshot."""
     with acting_as(actor):
         User.objects.get(pk=user.pk).delete()
 
 
-@atomic_service
+@transaction.atomic
 def users_import(*, rows: Iterable[Mapping[str, Any]], actor: ActorLike, batch_size: int = 500) -> list[User]:
     """Create many users at once (an HR import), writing one ``user.created`` event per user.
 
@@ -381,7 +380,7 @@ def _check_import_managers(users: list[User]) -> None:
 # --- user groups -----------------------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def group_create(*, actor: ActorLike, name: str, description: str = "", **fields: Any) -> UserGroup:
     """Create a user group."""
     with acting_as(actor):
@@ -390,7 +389,7 @@ def group_create(*, actor: ActorLike, name: str, description: str = "", **fields
         return _save(group)
 
 
-@atomic_service
+@transaction.atomic
 def group_update(*, group: UserGroup, actor: ActorLike, **fields: Any) -> UserGroup:
     """Rename or describe a user group."""
     with acting_as(actor):
@@ -399,14 +398,14 @@ def group_update(*, group: UserGroup, actor: ActorLike, **fields: Any) -> UserGr
         return _save(group)
 
 
-@atomic_service
+@transaction.atomic
 def group_delete(*, group: UserGroup, actor: ActorLike) -> None:
     """Delete a user group (its members stay in the directory)."""
     with acting_as(actor):
         UserGroup.objects.get(pk=group.pk).delete()
 
 
-@atomic_service
+@transaction.atomic
 def group_add_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
     """Add a user to a group; returns False (and writes no event) if already a member."""
     with acting_as(actor):
@@ -416,7 +415,7 @@ def group_add_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
         return True
 
 
-@atomic_service
+@transaction.atomic
 def group_remove_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
     """Remove a user from a group; returns False (and writes no event) if not a member."""
     with acting_as(actor):
@@ -429,7 +428,7 @@ def group_remove_member(*, group: UserGroup, user: User, actor: ActorLike) -> bo
 # --- devices and device groups ---------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def device_create(*, actor: ActorLike, **fields: Any) -> Device:
     """Enroll a device."""
     with acting_as(actor):
@@ -438,7 +437,7 @@ def device_create(*, actor: ActorLike, **fields: Any) -> Device:
         return _save(device)
 
 
-@atomic_service
+@transaction.atomic
 def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
     """Change a device's attributes; ``attributes`` is merged as for users."""
     with acting_as(actor):
@@ -449,27 +448,27 @@ def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
         return _save(device)
 
 
-@atomic_service
+@transaction.atomic
 def device_lock(*, device: Device, actor: ActorLike) -> Device:
     """Lock a device (the agent locks the screen and requires the owner's password)."""
     return device_update(device=device, actor=actor, locked=True)
 
 
-@atomic_service
+@transaction.atomic
 def device_delete(*, device: Device, actor: ActorLike) -> None:
     """Remove a device from management."""
     with acting_as(actor):
         Device.objects.get(pk=device.pk).delete()
 
 
-@atomic_service
+@transaction.atomic
 def device_group_create(*, actor: ActorLike, name: str, description: str = "") -> DeviceGroup:
     """Create a device group."""
     with acting_as(actor):
         return _save(DeviceGroup(name=name, description=description))
 
 
-@atomic_service
+@transaction.atomic
 def device_group_update(*, device_group: DeviceGroup, actor: ActorLike, **fields: Any) -> DeviceGroup:
     """Rename or describe a device group."""
     with acting_as(actor):
@@ -478,14 +477,14 @@ def device_group_update(*, device_group: DeviceGroup, actor: ActorLike, **fields
         return _save(device_group)
 
 
-@atomic_service
+@transaction.atomic
 def device_group_delete(*, device_group: DeviceGroup, actor: ActorLike) -> None:
     """Delete a device group."""
     with acting_as(actor):
         DeviceGroup.objects.get(pk=device_group.pk).delete()
 
 
-@atomic_service
+@transaction.atomic
 def device_group_add_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
     """Add a device to a device group; False if it already was a member."""
     with acting_as(actor):
@@ -495,7 +494,7 @@ def device_group_add_member(*, device_group: DeviceGroup, device: Device, actor:
         return True
 
 
-@atomic_service
+@transaction.atomic
 def device_group_remove_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
     """Remove a device from a device group; False if it was not a member."""
     with acting_as(actor):
@@ -508,7 +507,7 @@ def device_group_remove_member(*, device_group: DeviceGroup, device: Device, act
 # --- policies --------------------------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def policy_create(*, actor: ActorLike, **fields: Any) -> Policy:
     """Create a policy (unbound)."""
     with acting_as(actor):
@@ -517,7 +516,7 @@ def policy_create(*, actor: ActorLike, **fields: Any) -> Policy:
         return _save(policy)
 
 
-@atomic_service
+@transaction.atomic
 def policy_update(*, policy: Policy, actor: ActorLike, **fields: Any) -> Policy:
     """Change a policy's name, description or settings."""
     with acting_as(actor):
@@ -526,7 +525,7 @@ def policy_update(*, policy: Policy, actor: ActorLike, **fields: Any) -> Policy:
         return _save(policy)
 
 
-@atomic_service
+@transaction.atomic
 def policy_delete(*, policy: Policy, actor: ActorLike) -> None:
     """Delete a policy and its bindings."""
     with acting_as(actor):
@@ -539,7 +538,7 @@ def _binding_manager(policy: Policy, device: Device | None, device_group: Device
     return (policy.devices, device) if device is not None else (policy.device_groups, device_group)
 
 
-@atomic_service
+@transaction.atomic
 def policy_bind(
     *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
 ) -> bool:
@@ -552,7 +551,7 @@ def policy_bind(
         return True
 
 
-@atomic_service
+@transaction.atomic
 def policy_unbind(
     *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
 ) -> bool:
@@ -568,7 +567,7 @@ def policy_unbind(
 # --- commands --------------------------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def command_create(*, actor: ActorLike, **fields: Any) -> Command:
     """Create a command."""
     with acting_as(actor):
@@ -577,7 +576,7 @@ def command_create(*, actor: ActorLike, **fields: Any) -> Command:
         return _save(command)
 
 
-@atomic_service
+@transaction.atomic
 def command_update(*, command: Command, actor: ActorLike, **fields: Any) -> Command:
     """Change a command's script, shell or timeout."""
     with acting_as(actor):
@@ -586,14 +585,14 @@ def command_update(*, command: Command, actor: ActorLike, **fields: Any) -> Comm
         return _save(command)
 
 
-@atomic_service
+@transaction.atomic
 def command_delete(*, command: Command, actor: ActorLike) -> None:
     """Delete a command and its run history."""
     with acting_as(actor):
         Command.objects.get(pk=command.pk).delete()
 
 
-@atomic_service
+@transaction.atomic
 def command_run_request(*, command: Command, device: Device, actor: ActorLike) -> CommandRun:
     """Queue a command for a device; the device's agent picks it up and reports back."""
     with acting_as(actor) as who:
@@ -602,7 +601,7 @@ def command_run_request(*, command: Command, device: Device, actor: ActorLike) -
         return CommandRun.objects.create(command=command, device=device, requested_by=f"{who.type}:{who.name}")
 
 
-@atomic_service
+@transaction.atomic
 def command_run_finish(
     *, run: CommandRun, actor: ActorLike, exit_code: int | None, output: str = "", status: str | None = None
 ) -> CommandRun:
@@ -628,7 +627,7 @@ def command_run_finish(
 # --- notification channels -------------------------------------------------------------------
 
 
-@atomic_service
+@transaction.atomic
 def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
     """Create a notification channel; secrets are encrypted on save."""
     with acting_as(actor):
@@ -637,7 +636,7 @@ def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
         return _save_channel(channel)
 
 
-@atomic_service
+@transaction.atomic
 def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: Any) -> NotificationChannel:
     """Change a channel; a secret passed as ``None`` or left out keeps its stored value."""
     with acting_as(actor):
@@ -649,7 +648,7 @@ def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: 
         return _save_channel(channel)
 
 
-@atomic_service
+@transaction.atomic
 def channel_delete(*, channel: NotificationChannel, actor: ActorLike) -> None:
     """Delete a notification channel."""
     with acting_as(actor):
@@ -696,7 +695,7 @@ def channel_validate(channel: NotificationChannel) -> None:
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-@atomic_service
+@transaction.atomic
 def connection_create(*, actor: ActorLike, **fields: Any) -> Connection:
     """Create a connection; the secret is encrypted on save."""
     with acting_as(actor):
@@ -705,7 +704,7 @@ def connection_create(*, actor: ActorLike, **fields: Any) -> Connection:
         return _save_connection(connection)
 
 
-@atomic_service
+@transaction.atomic
 def connection_update(*, connection: Connection, actor: ActorLike, **fields: Any) -> Connection:
     """Change a connection; a secret passed as ``None`` or left out keeps its stored value, and
     ``""`` clears it."""
@@ -717,7 +716,7 @@ def connection_update(*, connection: Connection, actor: ActorLike, **fields: Any
         return _save_connection(connection)
 
 
-@atomic_service
+@transaction.atomic
 def connection_delete(*, connection: Connection, actor: ActorLike) -> None:
     """Delete a connection."""
     with acting_as(actor):

@@ -23,9 +23,13 @@ class TriggerKind(models.TextChoices):
 
 
 class StepStatus(models.TextChoices):
+    # A switch or loop whose tasks are still running (its record keeps the route it took).
+    RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # A switch or loop the execution was cancelled in.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class SkipReason(models.TextChoices):

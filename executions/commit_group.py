@@ -1,25 +1,15 @@
-"""One database transaction shared by consecutive steps — and, in a worker, by consecutive executions.
+"""One transaction shared by consecutive steps — and, in a worker, by consecutive executions.
 
-Committing is what costs on SQLite: its single write lock is handed over at every commit and a
-waiting writer sleeps in SQLite's busy handler. A group keeps one transaction open for up to its
-budget of seconds and commits it then, before a retry sleeps, around an action whose effects
-leave the database, and at the end of the worker's task. What a group holds is all-or-nothing
-like any transaction: a worker that dies mid-group loses the whole group — the claims, the
-steps and their directory changes together — and the sweeper re-queues those executions, whose
-resumed runs redo exactly the steps that did not commit.
+A commit is what costs most on SQLite (its single write lock changes hands at every one), so a
+group keeps one ``transaction.atomic()`` open for up to ``KEYFLOW_GROUP_COMMIT_SECONDS`` and
+commits then, before a retry sleeps, before an action whose effect leaves the database, and when
+the worker's task ends. Each step runs in its own savepoint (a nested ``atomic()``), so a failed
+step rolls back alone. What a group holds is all-or-nothing like any transaction: a worker that
+dies mid-group loses the claims, steps and directory changes in it together, and the executions
+are run again from their last committed step. A budget of 0 commits before every step.
 
-Step records are written in bulk just before the commit, inside the same transaction as the
-directory changes they describe, so a crash still never leaves a change without its record; so
-are the steps' directory events that nothing listens to (``directory.event_log``).
-The group also opens a transaction memo (``directory.transaction_memo``) for checks whose answer
-cannot change within the transaction.
-
-Groups yield early to another writer waiting for the lock (``config.sqlite_backend``), at the
-next step boundary.
-
-Groups are for SQLite (the default budget elsewhere is 0): on PostgreSQL a transaction holding
-the row locks of several executions' steps can deadlock with another worker's doing the same in
-another order — and PostgreSQL commits concurrently anyway.
+Step records are written in bulk (``bulk_create``) just before the commit, inside the same
+transaction as the changes they describe.
 """
 
 from __future__ import annotations
@@ -27,17 +17,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import Token
-from typing import Any
+from contextlib import ExitStack, contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import transaction
 
-from directory.event_log import deferring_events, stop_deferring_events
-from directory.models import DirectoryEvent
-from directory.rows import insert_many
-from directory.step_savepoint import step as step_savepoint
-from directory.transaction_memo import close_memo, open_memo
 from executions.errors import StepRolledBack
 from executions.models import StepRun
 
@@ -49,50 +32,34 @@ class CommitGroup:
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
-        self._atomic: transaction.Atomic | None = None
-        self._memo: Token[Any] | None = None
-        self._events: Token[Any] | None = None
+        self._stack: ExitStack | None = None
         self._started = 0.0
+        # How many transactions this group has opened: a runner checks for a cancel once per transaction.
+        self.generation = 0
         self.pending: list[StepRun] = []
-        self.pending_events: list[DirectoryEvent] = []
-        # Executions claimed in the open transaction: if it rolls back they are queued again.
+        # Executions claimed in the open transaction: if it does not commit, they are queued again.
         self.claimed: list[int] = []
 
     @property
     def is_open(self) -> bool:
-        return self._atomic is not None
+        return self._stack is not None
 
     @property
     def broken(self) -> bool:
         """A query outside any step's savepoint failed: the group can only roll back."""
-        return self.is_open and connection.needs_rollback
+        return self.is_open and transaction.get_rollback()
 
     def open(self) -> None:
         """Start the group transaction unless one is open."""
-        if self._atomic is None:
-            atomic = transaction.atomic()
-            conn = connections[DEFAULT_DB_ALIAS]
-            # On the embedded SQLite backend a group lets writers already waiting go first.
-            conn.keyflow_group = True
-            try:
-                atomic.__enter__()
-            finally:
-                conn.keyflow_group = False
-            self._atomic, self._started = atomic, time.monotonic()
-            self._memo = open_memo()
-            self._events = deferring_events(self.pending_events)
+        if self._stack is None:
+            stack = ExitStack()
+            stack.enter_context(transaction.atomic())
+            self._stack, self._started = stack, time.monotonic()
+            self.generation += 1
 
     def spent(self) -> bool:
-        """Has the open group used its budget, or does another transaction wait for the write lock
-        it holds? (A budget of 0 commits before every step.) Yielding to a waiting writer — a web
-        request, an API call queueing a run — costs one commit; not yielding kept it waiting for
-        the whole budget, and again for each group after, as SQLite's busy handler slept."""
-        if not self.is_open:
-            return False
-        if time.monotonic() - self._started >= self.budget:
-            return True
-        waiting = getattr(connections[DEFAULT_DB_ALIAS], "writers_waiting", None)
-        return waiting is not None and waiting()
+        """Has the open group used its budget? (A budget of 0 commits before every step.)"""
+        return self.is_open and time.monotonic() - self._started >= self.budget
 
     def add(self, step: StepRun) -> None:
         """A step record to write with this transaction."""
@@ -100,62 +67,46 @@ class CommitGroup:
 
     @contextmanager
     def step(self) -> Iterator[None]:
-        """A savepoint whose pending records and events are dropped with it if it rolls back;
-        directory services called directly inside join it (``directory.step_savepoint``). One
-        rolled back without an exception (a query in it failed and the step went on) raises
-        ``StepRolledBack``: what it recorded describes changes the database did not keep."""
-        mark, events_mark = len(self.pending), len(self.pending_events)
-        savepoint = step_savepoint()
-        try:
-            with savepoint:
-                yield
-            if savepoint.rolled_back:
+        """A savepoint around one step. One that Django would roll back without an exception (a
+        query in it failed and the action went on) raises ``StepRolledBack``: the step did not
+        happen, whatever the action returned."""
+        with transaction.atomic():
+            yield
+            if transaction.get_rollback():
                 raise StepRolledBack("a query in the step failed and the step went on; its changes were rolled back")
-        except BaseException:
-            del self.pending[mark:]
-            del self.pending_events[events_mark:]
-            raise
 
     def commit(self) -> bool:
         """End the open group; True if it committed, False if it rolled back or none was open.
 
-        Django rolls the transaction back instead of committing when a query in it failed
-        (``needs_rollback``); the step records pending for it go with it.
+        Django rolls the transaction back instead of committing when a query in it failed; the
+        step records pending for it go with it. Whenever the group does not commit — rolled back,
+        or the COMMIT itself failed — the executions claimed in it are handed to workers again.
         """
-        if self._atomic is None:
+        if self._stack is None:
             return False
-        atomic, self._atomic = self._atomic, None
-        if self._events is not None:
-            stop_deferring_events(self._events)
-            self._events = None
+        stack, self._stack = self._stack, None
         pending, self.pending = self.pending, []
-        events, self.pending_events = self.pending_events, []
         claimed, self.claimed = self.claimed, []
-        committing = not connection.needs_rollback
+        committed = False
         try:
-            if committing and events:
-                insert_many(events)
-            if committing and pending:
-                insert_many(pending)
-        except BaseException as exc:
-            committing = False
-            atomic.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        else:
-            atomic.__exit__(None, None, None)
+            with stack:  # leaving it commits, or rolls back a broken transaction
+                broken = transaction.get_rollback()
+                if pending and not broken:
+                    StepRun.objects.bulk_create(pending)
+            committed = not broken
         finally:
-            if self._memo is not None:
-                close_memo(self._memo)
-                self._memo = None
-            if not committing and claimed:
+            if not committed and claimed:
                 _requeue(claimed)
-        return committing
+        return committed
 
 
 def _requeue(execution_ids: list[int]) -> None:
     """Claims rolled back: those executions are queued again; hand them to a worker again."""
     from executions.queue import enqueue_execution
 
-    logger.warning("group transaction rolled back; re-queueing executions %s", execution_ids)
+    logger.warning("group transaction did not commit; re-queueing executions %s", execution_ids)
     for pk in execution_ids:
-        enqueue_execution(pk)
+        try:
+            enqueue_execution(pk)
+        except Exception:  # the sweeper re-enqueues forgotten executions
+            logger.exception("could not re-queue execution %s", pk)

@@ -74,10 +74,9 @@ class Execution(models.Model):
             models.Index(fields=["event"], condition=Q(event__isnull=False), name="execution_event_idx"),
             models.Index(fields=["started_by"], condition=Q(started_by__isnull=False), name="execution_started_by_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx"),
-            # The queue: workers take the oldest queued execution (``statements.next_queued``).
+            # The queue: workers take the oldest queued execution (``executions.claims.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
-            # it every take sorted all queued rows, and draining a backlog was quadratic. ``status``
-            # leads so SQLite's planner, without statistics, prefers it to the plain status index.
+            # it every take sorted all queued rows, and draining a backlog was quadratic.
             models.Index(
                 fields=["status", "queued_at", "id"],
                 condition=Q(status="queued"),
@@ -113,8 +112,8 @@ class StepRun(models.Model):
     status = models.CharField(max_length=16, choices=StepStatus.choices)
     skip_reason = models.CharField(max_length=32, blank=True)
     input = models.JSONField(null=True, blank=True)
+    # In full (bounded by KEYFLOW_MAX_VALUE_BYTES): a resumed run reads it back. Shown as a preview.
     output = models.JSONField(null=True, blank=True)
-    output_truncated = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     loop_index = models.IntegerField(null=True, blank=True)

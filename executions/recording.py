@@ -1,8 +1,9 @@
-"""Turning step results into StepRun rows: redaction and output truncation.
+"""Turning step results into StepRun rows: redaction, size bounds, and display previews.
 
-Rendered inputs may carry credentials (a webhook URL, a token in a header); they are
-redacted before storage. Outputs past a size limit are stored as a marked, truncated preview
-so one chatty API response cannot bloat the history.
+Rendered inputs may carry credentials (a webhook URL, a token in a header); they are redacted
+before storage. Outputs are stored in full — a resumed run reads them back (a loop's items, an
+earlier step's output) — up to ``KEYFLOW_MAX_VALUE_BYTES``, past which the step fails; what the
+API and the pages show is a preview past ``KEYFLOW_MAX_OUTPUT_BYTES``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import re
 from typing import Any
 
 from django.conf import settings
-
-from directory.rows import JSONText
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|webhook_url|signing_key|cookie)", re.I)
@@ -35,15 +34,31 @@ def to_json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def encode_output(output: Any, limit: int | None = None) -> tuple[Any, bool, str]:
-    """``(stored_output, truncated, text)``: the output to store — its JSON text itself
-    (``JSONText``, written as it is), or a preview past ``limit`` bytes — and that text, from one
-    encoding: the runner decodes it once for later steps' scope (``json.loads(text)`` is
-    ``to_json_safe(output)``)."""
-    limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
+class ValueTooLarge(Exception):
+    """A value to store is larger than ``KEYFLOW_MAX_VALUE_BYTES``."""
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def stored_output(output: Any) -> Any:
+    """``output`` as stored and as later steps see it (a JSON round trip), or ``ValueTooLarge``."""
     text = json.dumps(output, default=str)
-    size = len(text) if text.isascii() else len(text.encode())
+    size, limit = _size(text), settings.KEYFLOW_MAX_VALUE_BYTES
+    if size > limit:
+        raise ValueTooLarge(f"output of {size:,} bytes is larger than the {limit:,}-byte limit")
+    return json.loads(text)
+
+
+def display_output(output: Any, limit: int | None = None) -> tuple[Any, bool]:
+    """``(value, truncated)``: the output itself, or a marked preview past ``limit`` bytes."""
+    limit = settings.KEYFLOW_MAX_OUTPUT_BYTES if limit is None else limit
+    if output is None:
+        return None, False
+    text = json.dumps(output, default=str)
+    size = _size(text)
     if size <= limit:
-        return JSONText(text), False, text
+        return output, False
     preview = text.encode()[: max(limit - 200, 0)].decode(errors="ignore")
-    return {"truncated": True, "size_bytes": size, "preview": preview}, True, text
+    return {"truncated": True, "size_bytes": size, "preview": preview}, True

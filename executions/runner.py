@@ -1,32 +1,25 @@
-"""The runner: interprets a pinned workflow version for one execution.
+"""The runner: interprets a pinned workflow version for one claimed execution.
 
-Each task kind (``call``, ``switch``, ``for``) has a handler in ``TASK_HANDLERS``. A ``call``
-runs its action and writes its StepRun in one transaction, so a crash never leaves a
-directory change without its record; a resumed execution finds the StepRuns that committed
-(by their ``key``: the task path plus loop indexes) and continues from the first task that
-did not. Decisions are recorded too — the branch a switch took, the items a loop iterated —
-so a resumed run takes the same route even if the directory changed meanwhile.
+Each task kind (``call``, ``switch``, ``for``) has a handler in ``TASK_HANDLERS``. Every task run
+(or skipped) leaves a StepRun keyed by its path plus loop indexes, written in the same
+transaction as what the step changed, so a resumed execution knows exactly which steps
+committed and runs only the others. A switch's chosen branch and a loop's items are recorded
+in full when the task starts, so a resumed run takes the same route whatever changed since.
 
-Group commit (``executions.commit_group``): consecutive steps share one database transaction
-for up to ``KEYFLOW_GROUP_COMMIT_SECONDS`` — and a worker that drains the queue shares it across
-the executions it runs back to back, so the claim, the steps and the final status of several
-executions can ride in one commit. Each step still runs in its own savepoint, so a step is
-all-or-nothing: its directory changes and its StepRun are released (or rolled back) together,
-and a resumed execution finds either both or neither. The group is committed before a retry
-sleeps (never sleep holding the write lock), around an action whose class sets
-``commits_alone`` (its side effects leave the database, so its record must be durable at once),
-when the budget is spent, and when the worker's task ends. A cancel made elsewhere waits for the
-write lock on SQLite, so it is seen at most one budget later.
+Transactions (see ``executions.commit_group``): a step whose action stays in the database runs
+in a savepoint of the group transaction and rolls back alone if it fails. A step whose action
+leaves the database (``effect = EXTERNAL``: HTTP, email, device commands) runs with no
+transaction open: the group commits first, the action acts, and its record is committed right
+after. A worker that dies between the effect and its record repeats the effect when the run
+resumes; the action receives the same ``idempotency_key`` then, for receivers that honour one.
 
 Timeouts are deadlines: an action receives ``ctx.deadline`` (HTTP calls use it as their
-timeout) and a step that overruns is failed and its transaction rolled back. Python cannot
-safely interrupt a thread in the middle of a database write, so a step is never killed
-half-way.
+timeout), and a database step that overruns is failed and rolled back — Python cannot safely
+interrupt a thread in the middle of a database write, so a step is never killed half-way.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -39,17 +32,20 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from directory.actors import Actor
-from directory.rows import new_row
-from directory.transaction_memo import memoised, remember
-from executions import statements
+from executions import claims
 from executions.choices import ExecutionStatus, SkipReason, StepStatus
 from executions.commit_group import CommitGroup
 from executions.context import base_scope
-from executions.errors import ExecutionCancelled, ExecutionFailed, ExecutionStopped, StepRolledBack, StepTimedOut
+from executions.errors import (
+    ExecutionCancelled,
+    ExecutionFailed,
+    ExecutionStopped,
+    StepRolledBack,
+    StepTimedOut,
+)
 from executions.models import Execution, StepRun
-from executions.recording import encode_output, redact, to_json_safe
-from executions.statements import cancel_key
-from workflows.actions.base import ActionContext, ActionError
+from executions.recording import ValueTooLarge, redact, stored_output, to_json_safe
+from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError
 from workflows.actions.registry import get_action
 from workflows.conditions import is_true
 from workflows.expressions import ExpressionError, render_value
@@ -102,37 +98,42 @@ def _task_kind(task: dict[str, Any]) -> str:
     raise ExecutionFailed(f"task has none of {', '.join(TASK_HANDLERS)}")
 
 
+class ClaimLost(ExecutionStopped):
+    """Another worker claimed this execution (the sweeper thought this one dead): stop, write nothing."""
+
+
 class Runner:
-    """Runs one claimed execution to its end (or to a cancel, a failure, or a cap)."""
+    """Runs one claimed execution to its end (or to a cancel, a failure, or a cap).
+
+    ``group``: the transaction the claim was made in; a worker shares one across the executions it
+    runs back to back and commits it itself. ``lost``: tells whether the heartbeat found that this
+    claim was taken over.
+    """
 
     def __init__(
         self,
         execution: Execution,
         *,
+        group: CommitGroup | None = None,
+        claim_in_group: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         membership: Callable[[Any, Any], bool] | None = None,
-        claim: bool = False,
-        group: CommitGroup | None = None,
+        lost: Callable[[], bool] = lambda: False,
     ) -> None:
         self.execution = execution
-        # ``claim``: the execution is still queued; the runner claims it in its first group
-        # transaction (one write transaction fewer per execution). A claim that rolls back with a
-        # broken group is noted, so the final status is still written (see ``_finish``).
-        self.claim = claim
-        self._claim_durable = not claim
-        # A worker shares one group across the executions it runs back to back and commits it
-        # itself; a runner on its own commits its group when the execution ends.
         self.owns_group = group is None
         self.group = group if group is not None else CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
+        # The claim rides in the group's open transaction until it commits.
+        self._claim_durable = not claim_in_group
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
         self.membership = membership
+        self.lost = lost
         self.scope = base_scope(execution)
-        # A first run has nothing recorded yet; only a resumed one needs to read its steps.
-        runs_before = execution.run_count - (0 if claim else 1)
-        prior_steps = execution.steps.all() if runs_before > 0 else []
+        # A first run has nothing recorded yet; only a resumed one reads its steps.
+        prior_steps = execution.steps.all() if execution.run_count > 1 else []
         self.done: dict[str, StepRun] = {s.key: s for s in prior_steps}
         self.sequence = max((s.sequence for s in self.done.values()), default=0)
         for step in sorted(self.done.values(), key=lambda s: s.sequence):
@@ -151,61 +152,54 @@ class Runner:
     # --- the whole execution --------------------------------------------------------------
 
     def run(self) -> str | None:
-        """Interpret the definition and write the final status; returns it.
+        """Interpret the definition and write the final status; returns it (None: claim lost).
 
         Whatever ends the run — success, a stop, a crash, even a ``BaseException`` such as a
-        worker being told to exit — the open group is closed first: committed if its steps are
-        whole (each failed step already rolled back to its own savepoint), rolled back by Django
-        if a query outside any step's savepoint failed. Either way no change is kept without
-        its record.
+        worker being told to exit — a group this runner owns is closed first: committed if its
+        steps are whole (each failed step already rolled back to its own savepoint), rolled back
+        if a query outside any step's savepoint failed.
         """
         try:
-            if self.claim and not self._claim_in_group():
-                return None
+            if self.execution.run_count > settings.KEYFLOW_MAX_RUNS:
+                return self._finish(
+                    ExecutionStatus.FAILED,
+                    f"Stopped: its worker was lost {self.execution.run_count - 1} times before it could finish "
+                    f"(KEYFLOW_MAX_RUNS={settings.KEYFLOW_MAX_RUNS})",
+                )
             try:
                 self.run_block(self.definition.get("do", []), Where("do", "do"), self.scope)
+            except ClaimLost:
+                logger.warning("execution %s: claimed by another worker; stopping", self.execution.pk)
+                return None
             except ExecutionCancelled as stop:
                 return self._finish(ExecutionStatus.CANCELLED, stop.message)
             except ExecutionStopped as stop:
                 return self._finish(ExecutionStatus.FAILED, stop.message)
             except Exception as exc:  # a bug must still end the execution, with its reason
                 logger.exception("execution %s crashed", self.execution.pk)
-                if self.group.broken:  # a broken transaction must not take the final status with it
-                    self._commit_group()
                 return self._finish(ExecutionStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             return self._finish(ExecutionStatus.SUCCEEDED, "")
         finally:
             if self.owns_group or self.group.broken:
                 self._commit_group()
 
-    def _claim_in_group(self) -> bool:
-        """Claim the queued execution (``queued → running``) in the open group; False if not ours."""
-        self.group.open()
-        if statements.claim(self.execution.pk):
-            self.group.claimed.append(self.execution.pk)
-            remember(cancel_key(self.execution.pk), False)  # the claim required it not cancelled
-            return True
-        if self.owns_group:
-            self._commit_group()  # nothing was written
-        return False
-
     def _finish(self, status: str, error: str) -> str:
-        """Write the final status, in the open group if there is one (one commit fewer).
-
-        If the group broke and rolled back with the claim in it, the execution is queued again;
-        it is ended all the same (its steps rolled back with it), so a crash is not retried forever.
-        """
+        """Write the final status in the open group if there is one (one commit fewer)."""
         if self.group.broken:
-            self._commit_group()  # Django rolls a broken group back; the status goes in on its own
-        statements.finish(self.execution.pk, status, error, also_queued=not self._claim_durable)
+            self._commit_group()  # rolled back: the status goes in on its own
+        self.group.open()
+        claims.finish(self.execution, status, error, also_queued=not self._claim_durable)
         return status
 
-    # --- group commit ---------------------------------------------------------------------
-
     def _commit_group(self) -> None:
-        """End the open group: commit it (Django rolls it back instead if a query in it failed)."""
         if self.group.is_open:
             self._claim_durable = self.group.commit() or self._claim_durable
+
+    def _open_group(self) -> None:
+        """Keep the group transaction open, or commit it when its budget is spent and open the next."""
+        if self.group.spent():
+            self._commit_group()
+        self.group.open()
 
     # --- blocks and tasks -----------------------------------------------------------------
 
@@ -220,10 +214,8 @@ class Runner:
         if prior is not None and (kind == "call" or prior.status == StepStatus.SKIPPED):
             return  # committed before a restart: already in scope, never run twice
         if prior is None:
-            if self.group.spent():
-                self._commit_group()
-            self.group.open()
-            self._check_cancel(name, kind, task, where)
+            self._open_group()
+            self._check_stop(name, kind, task, where)
             if "if" in task and not self._condition(task["if"], scope, f"{where.path}.if"):
                 self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.GUARD_FALSE)
                 return
@@ -241,11 +233,11 @@ class Runner:
         except ExpressionError as exc:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
-    def _check_cancel(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        # Once per transaction: another process's cancel commits between group transactions (on
-        # SQLite the group holds the only write lock), and a cancel inside this one forgets it.
-        pk = self.execution.pk
-        if memoised(cancel_key(pk), lambda: statements.cancel_requested(pk)):
+    def _check_stop(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
+        """Stop before a step if the claim was lost, or if someone cancelled the execution."""
+        if self.lost():
+            raise ClaimLost("claimed by another worker")
+        if claims.cancel_requested(self.execution.pk):
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
 
@@ -255,47 +247,47 @@ class Runner:
         action = get_action(task["call"])
         if action is None:
             raise ExecutionFailed(f"{where.path}.call: unknown action {task['call']!r}")
-        alone = action.commits_alone
-        if alone:
-            # What ran before is durable before the side effect happens; the step then runs in
-            # its own transaction (its ``atomic`` below), committed with its record at once.
-            self._commit_group()
+        external = action.effect == EXTERNAL
         policy = RetryPolicy.from_task(task)
         timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
         started_at = timezone.now()
         params: Any = None
         attempt = 0
+        cancelled = False
         while True:
             attempt += 1
-            self.group.open()  # a step that commits alone runs in a group of its own
             try:
                 params = None
                 params = render_value(task.get("with", {}), scope)
-                ctx = replace(self.ctx, extra={"deadline": time.monotonic() + timeout, "timeout": timeout})
-                with self.group.step():
-                    begun = time.monotonic()
-                    output = action.run(ctx, params)
-                    if time.monotonic() - begun > timeout:
-                        raise StepTimedOut(f"timed out after {timeout:g}s; its changes were rolled back")
-                    self._record(
-                        name,
-                        "call",
-                        task,
-                        where,
-                        StepStatus.SUCCEEDED,
-                        params=params,
-                        output=output,
-                        attempts=attempt,
-                        started_at=started_at,
-                    )
-                if alone:
-                    self._commit_group()
+                ctx = replace(
+                    self.ctx,
+                    deadline=time.monotonic() + timeout,
+                    idempotency_key=f"{self.execution.pk}:{where.key}:{attempt}",
+                    extra={"timeout": timeout},
+                )
+                if external:
+                    output = self._act_outside(action, ctx, params)
+                else:
+                    output = self._act_inside(action, ctx, params, timeout)
+                self._record(
+                    name,
+                    "call",
+                    task,
+                    where,
+                    StepStatus.SUCCEEDED,
+                    params=params,
+                    output=output,
+                    attempts=attempt,
+                    started_at=started_at,
+                )
+                if external:
+                    self._commit_group()  # the effect happened: its record is durable at once
                 return
             except ExecutionStopped:
                 raise
             except ExpressionError as exc:
                 message, retryable = f"{where.path}.with: {exc.message}", False
-            except StepRolledBack as exc:
+            except (StepRolledBack, ValueTooLarge) as exc:
                 message, retryable = str(exc), False
             except (ActionError, StepTimedOut, OperationalError) as exc:
                 message = getattr(exc, "message", None) or str(exc)
@@ -306,6 +298,11 @@ class Runner:
             if retryable and attempt < policy.max_attempts:
                 self._commit_group()  # never sleep holding the write lock
                 self.sleep(policy.delay(attempt, self.rng))
+                if self.lost():
+                    raise ClaimLost("claimed by another worker")
+                if claims.cancel_requested(self.execution.pk):
+                    message, cancelled = f"{message} (cancelled before attempt {attempt + 1})", True
+                    break
                 continue
             break
         self._record(
@@ -319,11 +316,30 @@ class Runner:
             attempts=attempt,
             started_at=started_at,
         )
-        if alone:
+        if external:
             self._commit_group()
+        if cancelled:
+            raise ExecutionCancelled(f"Cancelled while step {where.path} waited to retry")
         if task.get("on_error") == "continue":
             return
         raise ExecutionFailed(f"Step {where.path} failed: {message}")
+
+    def _act_inside(self, action: Action, ctx: ActionContext, params: Any, timeout: float) -> Any:
+        """Run a database action in its own savepoint of the group; it rolls back alone if it fails."""
+        self.group.open()
+        with self.group.step():
+            begun = time.monotonic()
+            output = action.run(ctx, params)
+            if time.monotonic() - begun > timeout:
+                raise StepTimedOut(f"timed out after {timeout:g}s; its changes were rolled back")
+            return stored_output(output)
+
+    def _act_outside(self, action: Action, ctx: ActionContext, params: Any) -> Any:
+        """Run an action whose effect leaves the database: commit first, act with no transaction open."""
+        self._commit_group()
+        output = action.run(ctx, params)
+        self.group.open()
+        return stored_output(output)
 
     # --- switch ---------------------------------------------------------------------------
 
@@ -331,6 +347,7 @@ class Runner:
         cases = [next(iter(entry.items())) for entry in task["switch"]]
         if prior is not None:
             chosen = (prior.output or {}).get("case")
+            record = prior
         else:
             chosen = None
             for index, (case_name, case) in enumerate(cases):
@@ -341,14 +358,14 @@ class Runner:
                     break
             if chosen is None and any(case_name == "default" for case_name, _ in cases):
                 chosen = "default"
-            with self.group.step():
-                self._record(name, "switch", task, where, StepStatus.SUCCEEDED, output={"case": chosen})
-                for index, (case_name, case) in enumerate(cases):
-                    if case_name != chosen:
-                        self._skip_branch(case.get("do", []), where.child(f".switch[{index}].{case_name}.do"))
-        for index, (case_name, case) in enumerate(cases):
-            if case_name == chosen:
-                self.run_block(case.get("do", []), where.child(f".switch[{index}].{case_name}.do"), scope)
+            record = self._record(name, "switch", task, where, StepStatus.RUNNING, output={"case": chosen})
+            for index, (case_name, case) in enumerate(cases):
+                if case_name != chosen:
+                    self._skip_branch(case.get("do", []), where.child(f".switch[{index}].{case_name}.do"))
+        with self._container(record):
+            for index, (case_name, case) in enumerate(cases):
+                if case_name == chosen:
+                    self.run_block(case.get("do", []), where.child(f".switch[{index}].{case_name}.do"), scope)
 
     def _skip_branch(self, tasks: list[dict[str, Any]], where: Where) -> None:
         """Record the tasks of a branch not taken as skipped, so history never shows them as run."""
@@ -369,6 +386,7 @@ class Runner:
         loop = task["for"]
         if prior is not None:
             items = (prior.output or {}).get("items", [])
+            record = prior
         else:
             items = self._render(loop["in"], scope, f"{where.path}.for.in")
             if items is None:
@@ -382,18 +400,36 @@ class Runner:
             if len(items) > cap:
                 raise ExecutionFailed(f"{where.path}: loop over {len(items)} items exceeds its cap of {cap} iterations")
             items = to_json_safe(list(items))
-            self._record(name, "for", task, where, StepStatus.SUCCEEDED, output={"count": len(items), "items": items})
+            try:
+                record = self._record(
+                    name, "for", task, where, StepStatus.RUNNING, output={"count": len(items), "items": items}
+                )
+            except ValueTooLarge as exc:
+                raise ExecutionFailed(f"{where.path}.for.in: the items are too large to run: {exc}") from exc
         variable = loop["each"]
-        for index, item in enumerate(items):
-            body_scope = {
-                **scope,
-                variable: item,
-                "loop": {"index": index, "first": index == 0, "last": index == len(items) - 1},
-            }
-            body = Where(f"{where.path}.do", f"{where.key}[{index}].do", loop_index=index)
-            self.run_block(task.get("do", []), body, body_scope)
+        with self._container(record):
+            for index, item in enumerate(items):
+                body_scope = {
+                    **scope,
+                    variable: item,
+                    "loop": {"index": index, "first": index == 0, "last": index == len(items) - 1},
+                }
+                body = Where(f"{where.path}.do", f"{where.key}[{index}].do", loop_index=index)
+                self.run_block(task.get("do", []), body, body_scope)
 
     # --- records --------------------------------------------------------------------------
+
+    def _container(self, record: StepRun) -> _Container:
+        return _Container(self, record)
+
+    def _end_container(self, record: StepRun, status: str) -> None:
+        """A switch or loop is done: its status follows what happened inside it."""
+        now = timezone.now()
+        record.status, record.finished_at = status, now
+        if record.pk is None and record in self.group.pending:
+            return  # still to be written with the group: it goes in with its final status
+        self._open_group()
+        StepRun.objects.filter(execution_id=self.execution.pk, key=record.key).update(status=status, finished_at=now)
 
     def _record(
         self,
@@ -414,12 +450,11 @@ class Runner:
             raise ExecutionFailed(
                 f"execution exceeded its cap of {settings.KEYFLOW_MAX_STEPS_PER_EXECUTION} steps at {where.path}"
             )
-        stored, truncated, text = encode_output(output) if output is not None else (None, False, "")
+        if output is not None and kind != "call":
+            output = stored_output(output)  # a call's output was stored (and sized) inside its step
         now = timezone.now()
         self.sequence += 1
-        self.group.open()  # records are written with the group's transaction
-        step = new_row(
-            StepRun,
+        step = StepRun(
             execution_id=self.execution.pk,
             sequence=self.sequence,
             key=where.key,
@@ -430,21 +465,40 @@ class Runner:
             status=status,
             skip_reason=skip_reason,
             input=redact(to_json_safe(params)) if params is not None else None,
-            output=stored,
-            output_truncated=truncated,
+            output=output,
             error=error,
             attempts=attempts,
             loop_index=where.loop_index,
             started_at=started_at or now,
-            finished_at=now,
+            finished_at=None if status == StepStatus.RUNNING else now,
         )
+        self.group.open()  # records are written with the group's transaction
         self.group.add(step)
         self.done[where.key] = step
-        self._remember(name, status, json.loads(text) if output is not None else None, error)
+        self._remember(name, status, output, error)
         return step
 
     def _remember(self, name: str, status: str, output: Any, error: str) -> None:
         self.scope["steps"][name] = {"status": status, "output": output, "error": error or None}
+
+
+class _Container:
+    """Ends a switch's or loop's record with the status of what ran inside it."""
+
+    def __init__(self, runner: Runner, record: StepRun) -> None:
+        self.runner, self.record = runner, record
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.runner._end_container(self.record, StepStatus.SUCCEEDED)
+        elif issubclass(exc_type, ExecutionCancelled):
+            self.runner._end_container(self.record, StepStatus.CANCELLED)
+        elif issubclass(exc_type, ExecutionFailed):
+            self.runner._end_container(self.record, StepStatus.FAILED)
+        # Anything else (a lost claim, a worker told to exit): leave it running, to resume.
 
 
 TASK_HANDLERS: dict[str, Callable[..., None]] = {

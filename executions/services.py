@@ -8,12 +8,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from directory.rows import insert_rows, new_row
-from directory.transaction_memo import forget
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.models import Execution
 from executions.queue import enqueue_on_commit
-from executions.statements import cancel_key
 
 
 class IdempotencyConflict(Exception):
@@ -49,30 +46,23 @@ def execution_start(
         if existing is not None:
             _check_same_input(existing, input, idempotency_key)
             return existing, False
-    execution = new_row(
-        Execution,
-        workflow_id=workflow.pk,
+    execution = Execution(
+        workflow=workflow,
         version_id=workflow.current_version_id,
         trigger_kind=trigger_kind,
         input=input or {},
-        started_by_id=started_by.pk if getattr(started_by, "pk", None) else None,
-        event_id=event.pk if event is not None else None,
+        started_by=started_by if getattr(started_by, "pk", None) else None,
+        event=event,
         slot_at=slot_at,
         idempotency_key=idempotency_key or None,
         depth=depth,
     )
-    # The objects the caller holds, cached as ``Execution(workflow=…, event=…)`` would cache them.
-    Execution._meta.get_field("workflow").set_cached_value(execution, workflow)
-    if event is not None:
-        Execution._meta.get_field("event").set_cached_value(execution, event)
-    if execution.started_by_id is not None:
-        Execution._meta.get_field("started_by").set_cached_value(execution, started_by)
     if not lookup:  # nothing unique to collide with: no savepoint to catch the collision in
-        insert_rows([execution])
+        execution.save(force_insert=True)
     else:
         try:
             with transaction.atomic():
-                insert_rows([execution])
+                execution.save(force_insert=True)
         except IntegrityError:
             existing = Execution.objects.get(workflow=workflow, **lookup)
             _check_same_input(existing, input, idempotency_key)
@@ -107,7 +97,6 @@ def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
         status=ExecutionStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started"
     )
     Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
-    forget(cancel_key(execution.pk))  # a runner in this very transaction must see it
     execution.refresh_from_db()
     return execution
 

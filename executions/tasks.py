@@ -1,4 +1,4 @@
-"""django-q2 tasks: run one execution, and sweep for lost work.
+"""django-q2 tasks: run one execution (and drain the queue), and sweep for lost work.
 
 Tasks receive ids, never objects. A worker claims an execution with a conditional update
 (``queued → running``); zero rows updated means another worker has it, or it was cancelled,
@@ -10,131 +10,72 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from functools import cache
-from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from directory.rows import load_joined, load_rows, select_columns
-from directory.transaction_memo import memoised
-from executions import statements, wakeups
+from executions import claims, wakeups
 from executions.choices import ExecutionStatus
 from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.queue import enqueue_execution, request_wakeup
-from executions.statements import claim  # noqa: F401  (claiming is part of the worker's API)
 
 logger = logging.getLogger("keyflow.worker")
 
 
 class Heartbeat(threading.Thread):
-    """Refreshes ``heartbeat_at`` of the execution a worker is running, so the sweeper can tell a
-    slow run from a dead one. ``current`` follows the worker from one execution to the next."""
+    """Keeps ``heartbeat_at`` fresh for the execution a worker is running, so the sweeper can tell
+    a slow run from a dead one, and notices when the sweeper gave that execution to another worker
+    anyway (a higher ``run_count``): the runner then stops without writing more.
 
-    def __init__(self, execution_id: int | None, interval: float) -> None:
+    A database error (a locked SQLite file, a dropped PostgreSQL connection) does not end it: the
+    connection is closed and the next beat opens a fresh one.
+    """
+
+    def __init__(self, interval: float) -> None:
         super().__init__(name="keyflow-heartbeat", daemon=True)
-        self.current = execution_id
         self.interval = interval
+        self.current: tuple[int, int] | None = None
+        self.lost_ids: set[int] = set()
         self.stopped = threading.Event()
+
+    def follow(self, execution: Execution) -> Callable[[], bool]:
+        """Beat for ``execution`` from now on; returns the runner's "was my claim lost?" check."""
+        pk, run_count = execution.pk, execution.run_count
+        self.current = (pk, run_count)
+        return lambda: pk in self.lost_ids
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                if self.current is not None:
-                    Execution.objects.filter(pk=self.current, status=ExecutionStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                current = self.current
+                if current is None:
+                    continue
+                try:
+                    self.beat(*current)
+                except DatabaseError:
+                    logger.warning("heartbeat for execution %s failed; retrying", current[0], exc_info=True)
+                    connection.close()
         finally:
             connection.close()
+
+    def beat(self, execution_id: int, run_count: int) -> None:
+        if Execution.objects.filter(pk=execution_id, run_count__gt=run_count).exists():
+            self.lost_ids.add(execution_id)
+            return
+        Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING, run_count=run_count).update(
+            heartbeat_at=timezone.now()
+        )
 
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=self.interval + 5)
 
 
-def _load(execution_id: int) -> Execution | None:
-    """The execution if it is still queued (else None), with its workflow, run-as role and pinned
-    version from the group's memo: executions drained back to back mostly share them, and they
-    cannot change under the group's transaction (see ``directory.transaction_memo``)."""
-    execution = statements.load_queued(execution_id)
-    return _attach(execution) if execution is not None else None
-
-
-def _attach(execution: Execution) -> Execution:
-    """Give ``execution`` its workflow (with run-as role) and version from the group's memo."""
-    execution.workflow = memoised(("workflow", execution.workflow_id), lambda: _workflow(execution.workflow_id))
-    execution.version = memoised(("workflow_version", execution.version_id), lambda: _version(execution.version_id))
-    return execution
-
-
-def _workflow(workflow_id: int) -> Any:
-    """The workflow with its run-as role, the role's group and principal: one prepared join
-    (``select_related`` compiled the same query on every group transaction; a worker that
-    steps aside for waiting writers starts one per execution)."""
-    from workflows.models import Workflow
-
-    rows = load_joined(_workflow_models(), _workflow_sql(connection.vendor), [workflow_id])
-    if not rows:
-        raise Workflow.DoesNotExist(f"workflow {workflow_id} does not exist")
-    workflow, role, group, principal = rows[0]
-    Workflow._meta.get_field("run_as").set_cached_value(workflow, role)
-    # Both sides of the role's one-to-one links, as ``select_related`` caches them.
-    for name, related in (("group", group), ("principal", principal)):
-        field = type(role)._meta.get_field(name)
-        field.set_cached_value(role, related)
-        if related is not None:
-            field.remote_field.set_cached_value(related, role)
-    return workflow
-
-
-def _version(version_id: int) -> Any:
-    from workflows.models import WorkflowVersion
-
-    rows = load_rows(WorkflowVersion, _version_sql(connection.vendor), [version_id])
-    if not rows:
-        raise WorkflowVersion.DoesNotExist(f"workflow version {version_id} does not exist")
-    return rows[0]
-
-
-@cache
-def _workflow_models() -> tuple[type, ...]:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from directory.models import AdminRole
-    from workflows.models import Workflow
-
-    return (Workflow, AdminRole, Group, get_user_model())
-
-
-@cache
-def _workflow_sql(vendor: str) -> str:
-    workflow, role, group, principal = _workflow_models()
-    qn = connection.ops.quote_name
-
-    def table(model: type) -> str:
-        return qn(model._meta.db_table)
-
-    return (
-        f"SELECT {', '.join(select_columns(m) for m in (workflow, role, group, principal))}"
-        f" FROM {table(workflow)}"
-        f" INNER JOIN {table(role)} ON {table(role)}.{qn('id')} = {table(workflow)}.{qn('run_as_id')}"
-        f" INNER JOIN {table(group)} ON {table(group)}.{qn('id')} = {table(role)}.{qn('group_id')}"
-        f" LEFT JOIN {table(principal)} ON {table(principal)}.{qn('id')} = {table(role)}.{qn('principal_id')}"
-        f" WHERE {table(workflow)}.{qn('id')} = %s"
-    )
-
-
-@cache
-def _version_sql(vendor: str) -> str:
-    from workflows.models import WorkflowVersion
-
-    qn = connection.ops.quote_name
-    table = qn(WorkflowVersion._meta.db_table)
-    return f"SELECT {select_columns(WorkflowVersion)} FROM {table} WHERE {table}.{qn('id')} = %s"
+_NOT_OURS = object()
 
 
 def run_execution(
@@ -145,31 +86,28 @@ def run_execution(
     With ``drain`` (how workers are handed executions), the task then goes on claiming and
     running the oldest queued executions for up to ``KEYFLOW_DRAIN_SECONDS``, all in one group
     transaction per ``KEYFLOW_GROUP_COMMIT_SECONDS``: under load most executions then cost no
-    task hand-over, no commit and no separate claim transaction of their own.
+    task hand-over and no commit of their own.
 
     ``woken``: the task was counted by a coalesced wake-up (``executions.wakeups``). Other
     executions may be relying on it, so it uncounts itself first and drains even when its own
     execution (if any) was already taken; a drain cut short by its time budget with work left
     requests another task.
     """
-    from executions.runner import Runner
-
     if woken:
         wakeups.started()
-    # Read first (no write lock), claim in the runner's first transaction: one commit fewer.
-    # A task whose execution another worker's drain already took returns at once (unless it
-    # was woken for the queue as a whole): that drain is still going.
-    execution = _load(execution_id) if execution_id is not None else None
-    if execution is None and not woken:
+    # A task whose execution another worker's drain already took returns without taking the
+    # write lock (unless it was woken for the queue as a whole): that drain is still going.
+    if (execution_id is None or not claims.is_queued(execution_id)) and not woken:
         return None
     group = CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
-    beat = Heartbeat(execution_id, settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
+    beat = Heartbeat(settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
         beat.start()
     status, emptied = None, False
     try:
-        if execution is not None:
-            status = Runner(execution, claim=True, group=group).run()
+        if execution_id is not None:
+            result = _run_next(group, beat, lambda: claims.take(execution_id))
+            status = None if result is _NOT_OURS else result
         if drain and (status is not None or woken):
             emptied = _drain(group, beat)
     finally:
@@ -181,11 +119,27 @@ def run_execution(
     return status
 
 
+def _run_next(group: CommitGroup, beat: Heartbeat | None, take: Callable[[], Execution | None]) -> object:
+    """Claim an execution with ``take`` in the group's transaction and run it; ``_NOT_OURS`` if
+    there was none to claim."""
+    from executions.runner import Runner
+
+    if group.spent():
+        group.commit()
+    group.open()
+    execution = take()
+    if execution is None:
+        return _NOT_OURS
+    group.claimed.append(execution.pk)
+    lost = beat.follow(execution) if beat is not None else (lambda: False)
+    return Runner(execution, group=group, claim_in_group=True, lost=lost).run()
+
+
 def _wake_again() -> None:
     """A woken drain stopped with executions possibly left: make sure a task will come for them."""
     try:
         with transaction.atomic():
-            if statements.next_queued_id() is not None:
+            if Execution.objects.filter(status=ExecutionStatus.QUEUED, cancel_requested=False).exists():
                 request_wakeup(None)
     except Exception:  # the sweeper re-enqueues forgotten executions; do not hide the task's own error
         logger.exception("could not request another drain task")
@@ -194,19 +148,10 @@ def _wake_again() -> None:
 def _drain(group: CommitGroup, beat: Heartbeat | None) -> bool:
     """Run queued executions back to back in ``group``; True when none was left, False when the
     time ran out first."""
-    from executions.runner import Runner
-
     until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
     while time.monotonic() < until:
-        if group.spent():
-            group.commit()
-        group.open()
-        execution = statements.next_queued()
-        if execution is None:
+        if _run_next(group, beat, claims.take_next) is _NOT_OURS:
             return True
-        if beat is not None:
-            beat.current = execution.pk
-        Runner(_attach(execution), claim=True, group=group).run()
     return False
 
 

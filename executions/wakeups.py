@@ -7,10 +7,11 @@ tasks are queued but not started. A new execution enqueues a task only while few
 ``KEYFLOW_WAKE_TASKS`` are pending (``request``, in the transaction that queues the execution);
 a task lowers the count as it starts (``started``) and then drains every queued execution.
 
-Why nothing is stranded: an execution whose transaction saw the count full committed before
-(SQLite: transactions are serial; PostgreSQL: the upsert locks the row, so ``started`` waits for
-that commit) a pending task's ``started``, and that task's drain, which begins after it, sees
-it. A drain that stops on its time budget with work left requests a task again. A count left
+Why nothing is stranded: an execution whose transaction saw the count full committed before a
+pending task's ``started`` (SQLite's write transactions are serial), and that task's drain,
+which begins after it, sees it. That needs serial writers, so coalescing is on by default only
+on SQLite; elsewhere every execution gets a task of its own.
+A drain that stops on its time budget with work left requests a task again. A count left
 high by tasks that never started (a lost broker row) is not trusted once it is
 ``KEYFLOW_WAKE_STALE_SECONDS`` old: the next request restarts it at 1. Counting low instead (a
 counted task that does start late) only costs a spare task. The sweeper re-enqueues anything
@@ -20,37 +21,15 @@ queued for long regardless.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from directory.rows import execute
 from executions.models import QueueWakeup
 
 _ROW = 1
-
-
-@cache
-def _sql(vendor: str) -> dict[str, str]:
-    qn = connection.ops.quote_name
-    table = qn(QueueWakeup._meta.db_table)
-    pending, updated = qn("pending"), qn("updated_at")
-    return {
-        "request": (
-            f"INSERT INTO {table} ({qn('id')}, {pending}, {updated}) VALUES (%s, 1, %s)"
-            # A stale count restarts at 1 (this task) rather than growing: tasks it counted that
-            # never started must not keep every later request waiting for the stale window again.
-            f" ON CONFLICT ({qn('id')}) DO UPDATE SET {pending} = CASE WHEN {table}.{updated} < %s"
-            f" THEN 1 ELSE {table}.{pending} + 1 END, {updated} = %s"
-            f" WHERE {table}.{pending} < %s OR {table}.{updated} < %s"
-        ),
-        "started": (
-            f"UPDATE {table} SET {pending} = CASE WHEN {pending} > 0 THEN {pending} - 1 ELSE 0 END,"
-            f" {updated} = %s WHERE {qn('id')} = %s"
-        ),
-    }
 
 
 def enabled() -> bool:
@@ -59,24 +38,31 @@ def enabled() -> bool:
 
 
 def request() -> bool:
-    """Count a task to be enqueued, in the current transaction; False if enough are pending."""
+    """Count a task to be enqueued, in the current transaction; False if enough are pending.
+
+    A stale count restarts at 1 (this task) rather than growing: tasks it counted that never
+    started must not keep every later request waiting for the stale window again.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS)
-    adapt = connection.ops.adapt_datetimefield_value
-    now_value, stale_value = adapt(now), adapt(stale)
-    return (
-        execute(
-            _sql(connection.vendor)["request"],
-            [_ROW, now_value, stale_value, now_value, settings.KEYFLOW_WAKE_TASKS, stale_value],
-        )
-        == 1
+    counted = (
+        QueueWakeup.objects.filter(pk=_ROW)
+        .filter(Q(pending__lt=settings.KEYFLOW_WAKE_TASKS) | Q(updated_at__lt=stale))
+        .update(pending=Case(When(updated_at__lt=stale, then=Value(1)), default=F("pending") + 1), updated_at=now)
     )
+    if counted:
+        return True
+    if QueueWakeup.objects.filter(pk=_ROW).exists():
+        return False  # the count is full
+    # The first request ever (or the row was deleted); a concurrent creator's row wins.
+    QueueWakeup.objects.bulk_create([QueueWakeup(pk=_ROW, pending=1, updated_at=now)], ignore_conflicts=True)
+    return True
 
 
 def started() -> None:
     """A woken task is starting: one pending fewer (committed at once, before it drains)."""
     with transaction.atomic():
-        execute(_sql(connection.vendor)["started"], [connection.ops.adapt_datetimefield_value(timezone.now()), _ROW])
+        QueueWakeup.objects.filter(pk=_ROW, pending__gt=0).update(pending=F("pending") - 1, updated_at=timezone.now())
 
 
 def pending() -> int:

@@ -14,17 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from directory.models import DirectoryEvent
-from directory.rows import fetch_one
-from directory.transaction_memo import memoised
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
@@ -54,23 +51,8 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
 
 
 def is_listened(event_type: str) -> bool:
-    """Does any enabled event workflow start on ``event_type``? (One indexed query, memoised per
-    runner transaction: see ``directory.transaction_memo``.)"""
-    return memoised(("listened", event_type), lambda: _any_listening(event_type))
-
-
-@cache
-def _listening_sql(vendor: str) -> str:
-    qn = connection.ops.quote_name
-    return (
-        f"SELECT 1 FROM {qn(Workflow._meta.db_table)}"
-        f" WHERE {qn('enabled')} = %s AND {qn('type')} = %s AND {qn('trigger_event')} = %s LIMIT 1"
-    )
-
-
-def _any_listening(event_type: str) -> bool:
-    """The query behind ``is_listened``, prepared once: each new group transaction asks again."""
-    return fetch_one(_listening_sql(connection.vendor), [True, WorkflowType.EVENT.value, event_type]) is not None
+    """Does any enabled event workflow start on ``event_type``? (One indexed query.)"""
+    return Workflow.objects.filter(enabled=True, type=WorkflowType.EVENT, trigger_event=event_type).exists()
 
 
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:

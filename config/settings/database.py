@@ -1,9 +1,8 @@
 """Database: DATABASE_URL, or an SQLite file in WAL mode for the embedded default.
 
 SQLite is tuned for one machine with several processes (web + workers): WAL lets readers
-proceed during writes, IMMEDIATE transactions take the write lock up front so two writers
-wait on ``busy_timeout`` instead of failing with "database is locked" mid-transaction, and
-``config.sqlite_backend`` queues those transactions so the lock goes round promptly and fairly.
+proceed during writes, and IMMEDIATE transactions take the write lock up front so two writers
+wait on the busy timeout instead of failing with "database is locked" mid-transaction.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_SQLITE)
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600), conn_health_checks=True)
 
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend, with the write lock handed between processes in turn (see its module).
-    _db["ENGINE"] = "config.sqlite_backend"
     _db["CONN_MAX_AGE"] = 0 if _db["NAME"] == ":memory:" else _db["CONN_MAX_AGE"]
     _db.setdefault("OPTIONS", {}).update(
         {

@@ -18,8 +18,15 @@ KEYFLOW_MAX_TRIGGER_DEPTH = env_int("KEYFLOW_MAX_TRIGGER_DEPTH", 3)
 # Runner limits (each hit is a clear step/execution error, not a hang).
 KEYFLOW_MAX_LOOP_ITERATIONS = env_int("KEYFLOW_MAX_LOOP_ITERATIONS", 1000)
 KEYFLOW_MAX_STEPS_PER_EXECUTION = env_int("KEYFLOW_MAX_STEPS_PER_EXECUTION", 5000)
+# Step outputs are stored in full up to KEYFLOW_MAX_VALUE_BYTES (a larger one fails the step: a resumed
+# run reads outputs back) and shown as a preview past KEYFLOW_MAX_OUTPUT_BYTES.
+KEYFLOW_MAX_VALUE_BYTES = env_int("KEYFLOW_MAX_VALUE_BYTES", 1_000_000)
 KEYFLOW_MAX_OUTPUT_BYTES = env_int("KEYFLOW_MAX_OUTPUT_BYTES", 65536)
 KEYFLOW_DEFAULT_STEP_TIMEOUT = env_int("KEYFLOW_DEFAULT_STEP_TIMEOUT", 60)
+
+# An execution whose worker was lost this many times (claimed, then re-queued by the sweeper) is failed
+# rather than run again: something in it kills or hangs its worker.
+KEYFLOW_MAX_RUNS = env_int("KEYFLOW_MAX_RUNS", 5)
 
 # A running execution whose heartbeat is older than this is presumed dead and re-queued.
 KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)
@@ -44,11 +51,11 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # Group commit (see executions/commit_group.py): consecutive steps — and the consecutive executions a
 # worker drains — share one transaction for up to this many seconds. A worker that dies loses at most
 # this much work, which is redone (nothing of it was committed). 0 commits before every step. Actions
-# with effects outside the database set ``commits_alone`` and are always committed on their own.
+# whose effect leaves the database always run with no transaction open.
 # Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes
 # (and whose writers cannot deadlock); 0 on PostgreSQL, where a transaction holding the row locks of
 # several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
-_SQLITE = DATABASES["default"]["ENGINE"] in {"django.db.backends.sqlite3", "config.sqlite_backend"}
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
 # A worker process freezes what it holds at startup out of the cyclic garbage collector's view and runs
 # young-generation passes every this many net allocations (see executions/worker_gc.py); 0 leaves

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from executions.models import Execution, StepRun
-from executions.recording import redact
+from executions.recording import display_output, redact
 
 
 @extend_schema_field({"description": "Any JSON value (rendered params, outputs may be objects, lists or null)."})
@@ -19,7 +19,12 @@ class StepRunSerializer(serializers.ModelSerializer):
     """One step of an execution, in run order (``sequence``)."""
 
     input = AnyJSONField(read_only=True, allow_null=True, help_text="Rendered params, secrets redacted.")
-    output = AnyJSONField(read_only=True, allow_null=True, help_text="The action's output (see output_truncated).")
+    output = AnyJSONField(read_only=True, allow_null=True, help_text="The action's output (a preview when truncated).")
+    output_truncated = serializers.BooleanField(
+        read_only=True,
+        default=False,
+        help_text="The output is larger than the display limit; a preview is shown.",
+    )
 
     class Meta:
         model = StepRun
@@ -41,6 +46,12 @@ class StepRunSerializer(serializers.ModelSerializer):
             "finished_at",
         )
         read_only_fields = fields
+
+    def to_representation(self, instance: StepRun) -> dict:
+        """Outputs are stored in full (a resumed run reads them back) and shown as a preview when large."""
+        data = super().to_representation(instance)
+        data["output"], data["output_truncated"] = display_output(instance.output)
+        return data
 
 
 class ExecutionSerializer(serializers.ModelSerializer):

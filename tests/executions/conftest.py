@@ -18,7 +18,7 @@ from directory.models import AdminRole
 from executions.models import Execution
 from executions.tasks import run_execution
 from workflows.actions import registry
-from workflows.actions.base import Action, ActionContext, ActionError
+from workflows.actions.base import DATABASE, Action, ActionContext, ActionError
 from workflows.actions.resolvers import resolve
 from workflows.services import workflow_create, workflow_run
 
@@ -49,6 +49,7 @@ class SlowUpdate(Action):
     """Changes a user's job title, then takes ``seconds`` — to overrun a step timeout."""
 
     key = "test.slow_update"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {"user": {}, "seconds": {"type": "number"}, "job_title": {}}}
 
@@ -63,6 +64,7 @@ class Die(Action):
     """Kills the 'worker' the first time it runs (after earlier steps committed)."""
 
     key = "test.die"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {}}
     died: list[int] = []
@@ -78,6 +80,7 @@ class CancelSelf(Action):
     """Asks for its own execution to be cancelled, as an admin would while it runs."""
 
     key = "test.cancel_self"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {}}
 
@@ -92,6 +95,7 @@ class Big(Action):
     """Returns an output of ``size`` characters."""
 
     key = "test.big"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {"size": {"type": "integer"}}}
 
@@ -103,6 +107,7 @@ class Boom(Action):
     """Raises an unexpected exception (a bug in an action)."""
 
     key = "test.boom"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {}}
 
@@ -115,6 +120,7 @@ class TwoWrites(Action):
     the first change must go with the failed step."""
 
     key = "test.two_writes"
+    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {"user": {}, "email": {"type": "string"}}}
 

@@ -1,5 +1,5 @@
 """Workers drain the queue: one task runs queued executions back to back in shared group
-transactions; what a rolled-back group held is queued again; the hand-off and memo details."""
+transactions; what a group that did not commit held is queued again."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
 from directory import services as ds
-from directory.models import DirectoryEvent
-from directory.rows import insert_rows
-from directory.transaction_memo import close_memo, memoised, open_memo
-from executions import statements
+from executions import claims
 from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.tasks import run_execution
@@ -69,19 +66,6 @@ def test_a_drained_failure_does_not_stop_the_drain(make_workflow, administrator)
     assert _statuses(ids) == ["succeeded", "failed", "succeeded"]
 
 
-def test_drained_executions_share_their_workflow_and_version_within_a_group(make_workflow, administrator, settings):
-    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 10  # one group for the whole drain (0 on PostgreSQL by default)
-    workflow = make_workflow(TWO_STEPS)
-    first, second = (workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2))
-    third = workflow_run(workflow=workflow, input={}, actor=administrator).pk
-    with CaptureQueriesContext(connection) as queries:
-        run_execution(first, heartbeat=False, drain=True)
-    assert _statuses([first, second, third]) == ["succeeded"] * 3
-    # The task's own execution loads the (immutable) version; the two it drains share one load.
-    loads = [q["sql"] for q in queries.captured_queries if 'FROM "workflows_workflowversion"' in q["sql"]]
-    assert len(loads) == 2
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrator, monkeypatch):
     workflow = make_workflow(TWO_STEPS)
@@ -91,7 +75,7 @@ def test_a_rolled_back_group_queues_its_claims_again(make_workflow, administrato
     group = CommitGroup(budget=10)
     group.open()
     for pk in ids:
-        assert statements.claim(pk)
+        assert claims.take(pk) is not None
         group.claimed.append(pk)
     connection.needs_rollback = True  # as a failed query outside any step's savepoint leaves it
     assert group.commit() is False
@@ -114,36 +98,6 @@ def test_with_the_orm_broker_the_task_row_commits_and_rolls_back_with_the_execut
     assert (Execution.objects.count(), OrmQ.objects.count()) == (0, tasks_before)
     workflow_run(workflow=workflow, input={}, actor=administrator)
     assert (Execution.objects.count(), OrmQ.objects.count()) == (1, tasks_before + 1)
-
-
-def test_memo_remembers_only_while_open():
-    calls: list[int] = []
-
-    def compute() -> int:
-        calls.append(1)
-        return len(calls)
-
-    assert (memoised("k", compute), memoised("k", compute)) == (1, 2)  # no memo open: fresh each time
-    token = open_memo()
-    try:
-        assert (memoised("k", compute), memoised("k", compute)) == (3, 3)
-    finally:
-        close_memo(token)
-    assert memoised("k", compute) == 4
-
-
-def test_inserted_event_rows_read_back_as_the_orm_writes_them(administrator):
-    ann = ds.user_create(actor=administrator, username="ann", email="ann@x.example")
-    orm = DirectoryEvent.objects.filter(type="user.created", resource_id=str(ann.pk)).get()
-    copy = DirectoryEvent(
-        **{f.attname: getattr(orm, f.attname) for f in DirectoryEvent._meta.concrete_fields if not f.primary_key}
-    )
-    (inserted,) = insert_rows([copy])
-    assert inserted.pk is not None and inserted.pk != orm.pk
-    fresh = DirectoryEvent.objects.get(pk=inserted.pk)
-    fields = [f.attname for f in DirectoryEvent._meta.concrete_fields if not f.primary_key]
-    assert {f: getattr(fresh, f) for f in fields} == {f: getattr(orm, f) for f in fields}
-    assert fresh.snapshot["username"] == "ann"
 
 
 def test_an_update_writes_only_the_fields_that_changed(administrator):
@@ -170,18 +124,32 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan")
 @pytest.mark.django_db
 def test_taking_the_next_queued_execution_walks_the_queue_index_without_sorting():
-    for name in ("next", "next_row"):
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN QUERY PLAN " + statements._sql()[name], [False])
-            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
-        assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan, name
+    query = claims._runnable().order_by("queued_at", "id")[:1]
+    plan = query.explain()
+    assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_the_cancel_flag_is_read_once_per_group_transaction(make_workflow, administrator, settings):
-    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 3600  # one group for the whole run
-    workflow = make_workflow([*TWO_STEPS, {"c": {"call": "test.big", "with": {"size": 3}}}])
-    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
-    with CaptureQueriesContext(connection) as queries:
-        assert run_execution(execution.pk, heartbeat=False) == "succeeded"
-    checks = [q for q in queries.captured_queries if q["sql"].startswith('SELECT "cancel_requested"')]
-    assert checks == []  # the claim, in the same transaction, required it not cancelled
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_queues_the_groups_claims_again(make_workflow, administrator, monkeypatch):
+    from django.db import DatabaseError
+
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2)]
+    handed: list[int] = []
+    monkeypatch.setattr("executions.queue.enqueue_execution", handed.append)
+    group = CommitGroup(budget=10)
+    group.open()
+    for pk in ids:
+        assert claims.take(pk) is not None
+        group.claimed.append(pk)
+
+    def commit_fails(*args, **kwargs):
+        raise DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(connection, "commit", commit_fails)
+    with pytest.raises(DatabaseError):
+        group.commit()
+    monkeypatch.undo()
+    assert not group.is_open and not connection.in_atomic_block
+    assert _statuses(ids) == ["queued", "queued"]
+    assert handed == ids  # handed to workers again at once, not after the sweeper's cutoff

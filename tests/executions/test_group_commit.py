@@ -1,4 +1,5 @@
-"""Group commit: what must be durable (really committed, not just released to a savepoint) when.
+"""Group commit: what must be durable (really committed, not just released to a savepoint) when,
+and external effects with no transaction open.
 
 These tests use real transactions (``transaction=True``), so ``connection.in_atomic_block``
 tells whether the runner holds a transaction open.
@@ -9,30 +10,34 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from executions import claims
 from executions.models import Execution, StepRun
 from executions.runner import Runner
-from executions.tasks import claim
 from workflows.actions import registry
-from workflows.actions.base import Action, ActionContext
+from workflows.actions.base import EXTERNAL, Action, ActionContext
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Outside(Action):
-    """Stands for an action with external side effects; notes what was committed when it ran."""
+    """Stands for an action with external side effects; notes whether a transaction was open and
+    what was committed when it ran."""
 
     key = "test.outside"
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {}}
-    commits_alone = True
-    seen: ClassVar[list[tuple[int, int]]] = []
+    effect = EXTERNAL
+    seen: ClassVar[list[tuple[bool, int, str]]] = []
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-        # Only the step's own transaction is open: nothing of earlier steps is pending.
         type(self).seen.append(
-            (len(connection.atomic_blocks), StepRun.objects.filter(execution_id=ctx.execution_id).count())
+            (
+                connection.in_atomic_block,
+                StepRun.objects.filter(execution_id=ctx.execution_id).count(),
+                ctx.idempotency_key,
+            )
         )
         return {}
 
@@ -48,8 +53,10 @@ def _start(workflow: Any, administrator: Any) -> Execution:
     from workflows.services import workflow_run
 
     execution = workflow_run(workflow=workflow, input={}, actor=administrator)
-    assert claim(execution.pk)
-    return Execution.objects.get(pk=execution.pk)
+    with transaction.atomic():
+        claimed = claims.take(execution.pk)
+    assert claimed is not None
+    return claimed
 
 
 def test_retry_sleeps_with_no_transaction_open(make_workflow, administrator):
@@ -69,7 +76,7 @@ def test_retry_sleeps_with_no_transaction_open(make_workflow, administrator):
     assert during_sleep == [(False, 1)]  # the write lock is free, and the step before is committed
 
 
-def test_action_that_commits_alone_runs_after_earlier_steps_committed(make_workflow, administrator):
+def test_an_external_action_runs_with_no_transaction_open_after_earlier_steps_committed(make_workflow, administrator):
     workflow = make_workflow(
         [
             {"a": {"call": "test.big", "with": {"size": 1}}},
@@ -80,10 +87,17 @@ def test_action_that_commits_alone_runs_after_earlier_steps_committed(make_workf
     )
     execution = _start(workflow, administrator)
     assert Runner(execution).run() == "succeeded"
-    # Its own transaction (a group of one) and its step savepoint; the two steps before it committed.
-    assert Outside.seen == [(2, 2)]
+    # No transaction open, the two steps before it committed, a stable key for its receiver.
+    assert Outside.seen == [(False, 2, f"{execution.pk}:do[2].out:1")]
     assert not connection.in_atomic_block
     assert execution.steps.count() == 4
+
+
+def test_an_external_actions_record_is_committed_before_the_next_step(make_workflow, administrator):
+    workflow = make_workflow([{"out": {"call": "test.outside"}}, {"again": {"call": "test.outside"}}])
+    execution = _start(workflow, administrator)
+    assert Runner(execution).run() == "succeeded"
+    assert [(open_, done) for open_, done, _ in Outside.seen] == [(False, 0), (False, 1)]
 
 
 def test_a_broken_group_that_held_the_claim_still_ends_the_execution(make_workflow, administrator, monkeypatch):
@@ -97,7 +111,7 @@ def test_a_broken_group_that_held_the_claim_still_ends_the_execution(make_workfl
         connection.needs_rollback = True  # as a failed query outside any step's savepoint leaves it
         raise RuntimeError("query failed")
 
-    monkeypatch.setattr(Runner, "_check_cancel", broken)
+    monkeypatch.setattr(Runner, "_check_stop", broken)
     assert run_execution(execution.pk, heartbeat=False) == "failed"
     execution.refresh_from_db()
     assert (execution.status, execution.error) == ("failed", "internal error: RuntimeError: query failed")

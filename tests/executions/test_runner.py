@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 
 from directory.models import DirectoryEvent, User
+from executions.claims import take
 from executions.models import Execution
 from executions.runner import RetryPolicy, Runner
-from executions.tasks import claim, requeue_stale, run_execution
+from executions.tasks import requeue_stale, run_execution
 from tests.executions.conftest import WorkerDied
 
 pytestmark = pytest.mark.django_db
@@ -184,9 +185,10 @@ def test_retry_until_success_with_exponential_backoff(make_workflow, administrat
     from workflows.services import workflow_run
 
     execution = workflow_run(workflow=workflow, input={}, actor=administrator)
-    assert claim(execution.pk)
+    claimed = take(execution.pk)
+    assert claimed is not None
     slept: list[float] = []
-    Runner(Execution.objects.get(pk=execution.pk), sleep=slept.append).run()
+    Runner(claimed, sleep=slept.append).run()
     execution.refresh_from_db()
     step = execution.steps.get()
     assert (execution.status, step.status, step.attempts, step.output) == ("succeeded", "succeeded", 3, {"calls": 3})
@@ -275,13 +277,99 @@ def test_expression_error_names_the_missing_name(make_workflow, run):
     assert "nope" in execution.error
 
 
-def test_large_output_is_truncated_and_marked(make_workflow, run, settings):
+def test_a_large_output_is_stored_whole_and_shown_as_a_preview(make_workflow, run, settings):
+    from executions.recording import display_output
+
     settings.KEYFLOW_MAX_OUTPUT_BYTES = 1000
     execution = run(make_workflow([{"big": {"call": "test.big", "with": {"size": 5000}}}]))
     step = execution.steps.get()
-    assert step.output_truncated is True
-    assert step.output["truncated"] is True and step.output["size_bytes"] > 5000
-    assert len(step.output["preview"]) <= 1000
+    assert step.output == {"blob": "x" * 5000}  # a resumed run reads it back
+    shown, truncated = display_output(step.output)
+    assert truncated is True and shown["truncated"] is True and shown["size_bytes"] > 5000
+    assert len(shown["preview"]) <= 1000
+
+
+def test_an_output_past_the_value_limit_fails_its_step(make_workflow, run, settings):
+    settings.KEYFLOW_MAX_VALUE_BYTES = 2000
+    execution = run(make_workflow([{"big": {"call": "test.big", "with": {"size": 5000}}}]))
+    step = execution.steps.get()
+    assert (execution.status, step.status, step.output) == ("failed", "failed", None)
+    assert "larger than the 2,000-byte limit" in step.error
+
+
+def test_a_loop_whose_iteration_failed_is_failed(make_workflow, run):
+    workflow = make_workflow(
+        [
+            {
+                "each": {
+                    "for": {"each": "n", "in": "{{ [1, 2, 3] }}"},
+                    "do": [{"boom": {"call": "test.boom", "if": "{{ n == 2 }}"}}],
+                }
+            }
+        ]
+    )
+    execution = run(workflow)
+    assert execution.status == "failed"
+    loop = execution.steps.get(key="do[0].each")
+    assert (loop.status, loop.finished_at is not None) == ("failed", True)
+
+
+def test_a_loop_and_switch_that_finish_are_succeeded_and_a_cancelled_one_says_so(make_workflow, run):
+    workflow = make_workflow(
+        [
+            {
+                "pick": {
+                    "switch": [
+                        {"yes": {"when": "{{ true }}", "do": [{"a": {"call": "test.big", "with": {"size": 1}}}]}}
+                    ]
+                }
+            },
+            {
+                "each": {
+                    "for": {"each": "n", "in": "{{ [1, 2] }}"},
+                    "do": [{"stop": {"call": "test.cancel_self", "if": "{{ n == 1 }}"}}],
+                }
+            },
+        ]
+    )
+    execution = run(workflow)
+    assert execution.status == "cancelled"
+    assert execution.steps.get(key="do[0].pick").status == "succeeded"
+    assert execution.steps.get(key="do[1].each").status == "cancelled"
+
+
+def test_a_resumed_loop_over_a_large_list_runs_exactly_the_iterations_left(make_workflow, administrator, settings):
+    """A loop's items are stored in full, however large: a crash mid-loop loses no iteration."""
+    from workflows.services import workflow_run
+
+    settings.KEYFLOW_MAX_OUTPUT_BYTES = 1000  # the items (~20 kB) are far past the display limit
+    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 0  # every iteration commits: the crash loses only its own
+    workflow = make_workflow(
+        [
+            {
+                "each": {
+                    "for": {"each": "n", "in": "{{ input.items }}"},
+                    "do": [
+                        {"dies": {"call": "test.die", "if": "{{ n.i == 120 }}"}},
+                        {"work": {"call": "test.big", "with": {"size": 1}}},
+                    ],
+                }
+            }
+        ],
+        input_schema={"type": "object"},
+    )
+    items = [{"i": i, "pad": "p" * 100} for i in range(200)]
+    execution = workflow_run(workflow=workflow, input={"items": items}, actor=administrator)
+    with pytest.raises(WorkerDied):
+        run_execution(execution.pk, heartbeat=False)
+    assert execution.steps.filter(name="work").count() == 120
+    assert requeue_stale(now=timezone.now() + timedelta(hours=1)) == [execution.pk]
+    assert run_execution(execution.pk, heartbeat=False) == "succeeded"
+    execution.refresh_from_db()
+    works = execution.steps.filter(name="work")
+    assert works.count() == 200
+    assert sorted(works.values_list("loop_index", flat=True)) == list(range(200))
+    assert execution.steps.get(key="do[0].each").status == "succeeded"
 
 
 def test_cancel_before_start_and_while_running(make_workflow, run, administrator):

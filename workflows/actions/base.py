@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from directory.actors import Actor
 
+# Where an action's effect lands. ``DATABASE``: only in Keyflow's own database, so the step runs in a
+# savepoint of the runner's transaction and rolls back with it. ``EXTERNAL``: it leaves the database
+# (a message, an HTTP call, a device command), so the runner commits first and runs it with no
+# transaction open; it cannot be rolled back, and is recorded right after.
+DATABASE = "database"
+EXTERNAL = "external"
+
 
 class ActionError(Exception):
     """A step failed. ``retryable`` marks failures worth another attempt (timeouts, 5xx, locks)."""
@@ -42,14 +49,18 @@ class ActionContext:
     role_name: str
     execution_id: int | None = None
     workflow_name: str = ""
+    # Stable across retries after a crash (execution, step key, attempt): receivers that honour
+    # an idempotency key see a repeated effect as the same request.
+    idempotency_key: str = ""
+    # ``time.monotonic()`` by which the step must be done (HTTP calls use it as their timeout).
+    deadline: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def require(self, perm: str, obj: Any = None, *, verb: str, noun: str = "") -> None:
         """Raise ``PermissionDenied`` unless the run-as role has ``perm`` (on ``obj``, if given).
 
-        Model permissions or an object permission (guardian) on ``obj`` both grant it. Read fresh
-        in each transaction: a role change applies from the next one (at most one group-commit
-        budget later; see ``workflows.permissions``).
+        Model permissions or an object permission (guardian) on ``obj`` both grant it, read fresh
+        at every check.
         """
         from workflows.permissions import principal_has_perm
 
@@ -63,8 +74,7 @@ class Action:
     """Base class of every action type. Subclass, set the class attributes, implement ``run``.
 
     Change the directory through its services and let their exceptions propagate (turning one
-    into an ``ActionError`` is fine): inside a step they share the step's savepoint
-    (``directory.step_savepoint``), so the step — not the action — is what rolls back."""
+    into an ``ActionError`` is fine): the step's savepoint, not the action, is what rolls back."""
 
     key: ClassVar[str]
     label: ClassVar[str]
@@ -74,10 +84,9 @@ class Action:
     output_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     # Model permissions (``app_label.codename``) the run-as role must hold to save a workflow using it.
     permissions: ClassVar[tuple[str, ...]] = ()
-    # True for an action whose effects leave the database (a message sent, a device command):
-    # the runner commits the steps before it and its own record at once instead of grouping
-    # them with neighbouring steps (see executions.runner, "Group commit").
-    commits_alone: ClassVar[bool] = False
+    # ``DATABASE`` or ``EXTERNAL`` (see above). The safe default is external: an action that forgot
+    # to say so runs outside any transaction rather than repeating its effect with a lost group.
+    effect: ClassVar[str] = EXTERNAL
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -93,4 +102,5 @@ class Action:
             "params_schema": cls.params_schema,
             "output_schema": cls.output_schema,
             "permissions": list(cls.permissions),
+            "effect": cls.effect,
         }

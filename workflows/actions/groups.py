@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from directory import services
-from workflows.actions.base import Action, ActionContext
+from workflows.actions.base import DATABASE, Action, ActionContext
 from workflows.actions.registry import register
 from workflows.actions.resolvers import reference_schema, resolve
 
@@ -34,6 +34,7 @@ class UserAddToGroup(Action):
     description = "Add a user to a user group. Already a member: nothing changes."
     params_schema = _MEMBERSHIP_PARAMS
     output_schema = _MEMBERSHIP_OUTPUT
+    effect = DATABASE
     permissions = ("directory.change_usergroup",)
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +52,7 @@ class UserRemoveFromGroup(Action):
     description = "Remove a user from a user group. Not a member: nothing changes."
     params_schema = _MEMBERSHIP_PARAMS
     output_schema = _MEMBERSHIP_OUTPUT
+    effect = DATABASE
     permissions = ("directory.change_usergroup",)
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -7,14 +7,12 @@ device's hostname. A value that matches nothing is a non-retryable step error na
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
 
 from directory.models import Command, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
-from directory.rows import load_rows, select_columns
 from workflows.actions.base import ActionError
 
 # param kind -> (model, natural-key fields, noun for messages)
@@ -79,17 +77,9 @@ def resolve(kind: str, value: Any, *, lock: bool = False) -> models.Model:
 def _lookup(
     model: type[models.Model], keys: tuple[str, ...], text: str | None, pk: int | None, *, lock: bool
 ) -> list[models.Model]:
-    """Exact matches on the id or a natural key: one hand-written query (every step that names an
-    object runs it, and the ORM spent longer building it than the database answering it)."""
-    sql = _lookup_sql(model, keys if text is not None else (), pk is not None, lock, connection.vendor)
-    params = ([pk] if pk is not None else []) + ([text] * len(keys) if text is not None else [])
-    return load_rows(model, sql, params)
-
-
-@cache
-def _lookup_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool, lock: bool, vendor: str) -> str:
-    qn = connection.ops.quote_name
-    names = ((model._meta.pk.name,) if by_pk else ()) + keys
-    where = " OR ".join(f"{qn(model._meta.get_field(name).column)} = %s" for name in names)
-    for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
-    return f"SELECT {select_columns(model)} FROM {qn(model._meta.db_table)} WHERE {where} LIMIT 2{for_update}"
+    """Exact matches on the id or a natural key (the unique indexes answer it)."""
+    exact = Q(pk=pk) if pk is not None else Q()
+    for key in keys if text is not None else ():
+        exact |= Q(**{key: text})
+    rows = model.objects.select_for_update() if lock else model.objects.all()
+    return list(rows.filter(exact)[:2])

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from directory import services
 from directory.choices import EmployeeType
-from workflows.actions.base import Action, ActionContext, ActionError
+from workflows.actions.base import DATABASE, Action, ActionContext, ActionError
 from workflows.actions.registry import register
 from workflows.actions.resolvers import reference_schema, resolve
 
@@ -43,6 +43,7 @@ class _UserStateAction(Action):
         "additionalProperties": False,
     }
     output_schema = USER_OUTPUT_SCHEMA
+    effect = DATABASE
     permissions = ("directory.change_user_state",)
     target_state = ""
     verb = ""
@@ -113,6 +114,7 @@ class UserUpdate(Action):
         "type": "object",
         "properties": {**USER_OUTPUT_SCHEMA["properties"], "changes": {"type": "array"}},
     }
+    effect = DATABASE
     permissions = ("directory.change_user",)
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
