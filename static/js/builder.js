@@ -28,8 +28,11 @@
         handle: ".card__handle",
         draggable: ".card-item",
         animation: 150,
+        forceFallback: true,  // mouse and touch events, not native drag: the same on every browser
         fallbackOnBody: true,
         swapThreshold: 0.6,
+        // Over a card of another lane, its upper half places the card before it, the lower half after.
+        invertedSwapThreshold: 1,
         emptyInsertThreshold: 24,
         onEnd: function (event) {
           if (event.from === event.to && event.oldDraggableIndex === event.newDraggableIndex) return;

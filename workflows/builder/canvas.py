@@ -7,6 +7,7 @@ path (the handle every edit uses), its title, its one-line summary, its problems
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ _TRIGGER_TITLES = {"manual": "Manual trigger", "event": "Event trigger", "schedu
 
 def slug(path: str) -> str:
     """A DOM id for a path (``do[1].check`` → ``do-1-check``)."""
-    return "".join(c if c.isalnum() or c == "_" else "-" for c in path).strip("-")
+    return re.sub(r"[^A-Za-z0-9_]+", "-", path).strip("-")
 
 
 @dataclass

@@ -8,6 +8,7 @@ and the document itself to the top bar. Within a card, the rest of the path
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -65,12 +66,16 @@ def field_errors(problems: list[tuple[str, str]], keys: Iterable[str]) -> dict[s
     errors: dict[str, list[str]] = {}
     for rest, message in problems:
         key = next((k for k in ordered if k and _starts(rest, k)), "")
-        text = message if key or not rest else f"{rest}: {message}"
+        # A message about the card as a whole (its action, its params, its tasks) needs no path.
+        text = message if key or rest in _WHOLE_CARD else f"{rest}: {message}"
         errors.setdefault(key, []).append(text)
     return errors
 
 
+_WHOLE_CARD = {"", "call", "with", "do", "switch", "for"}
+
+
 def slot_id(key: str) -> str:
     """The DOM id of the element holding a panel field's messages (``with.user`` → ``err-with-user``)."""
-    cleaned = "".join(c if c.isalnum() or c == "_" else "-" for c in key).strip("-")
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "-", key).strip("-")
     return f"err-{cleaned}" if cleaned else "err-general"

@@ -120,7 +120,6 @@ def trigger_panel(
         panel.schema_text = json.dumps(schema if schema is not None else {"type": "object", "properties": {}}, indent=2)
     elif panel.kind == "event":
         panel.events = events_by_category()
-        when = trigger.get("when")
         current = trigger.get("when")
         panel.has_filter = current not in (None, "") or (posted is not None and posted.get("filter_enabled") == "on")
         panel.when = when or ConditionForm.from_condition(WHEN, current)

@@ -82,7 +82,7 @@ def _apply_panel(request: HttpRequest, **ids: Any) -> HttpResponse:
     except EditRefused as refusal:
         return refused(request, editor, refusal)
     # Without a button's edit the panel stays as typed; only its messages and path are refreshed.
-    redraw = bool(op) or bool(state["form_errors"]) or bool(state["rename_error"]) or data.get("redraw") == "1"
+    redraw = bool(op) or bool(state["form_errors"]) or bool(state["rename_error"])
     panel = {
         "task": where,
         "overrides": overrides,
@@ -136,13 +136,16 @@ def _apply_trigger(request: HttpRequest, **ids: Any) -> HttpResponse:
     state: dict[str, Any] = {}
 
     def apply(doc: dict[str, Any]) -> None:
+        before = (doc.get("trigger") or {}).get("event")
         state["errors"] = trigger_from_form(doc, data)
+        # A new event type brings other fields: the filter's variable picker must list them.
+        state["event_changed"] = (doc.get("trigger") or {}).get("event") != before
 
     try:
         editor.draft, _ = draft_update(draft=editor.editing_draft(), actor=request.user, edit=apply)
     except EditRefused as refusal:
         return refused(request, editor, refusal)
-    redraw = bool(op) or bool(state["errors"]) or data.get("redraw") == "1"
+    redraw = bool(op) or bool(state["errors"]) or state["event_changed"]
     panel = {
         "trigger": True,
         "posted": data,

@@ -16,7 +16,7 @@ from workflows.builder.canvas import build_lanes, build_trigger
 from workflows.builder.condition_form import operator_choices
 from workflows.builder.drafts import draft_conflict, draft_problems
 from workflows.builder.panels import task_panel
-from workflows.builder.problems import PlacedProblems, place_problems
+from workflows.builder.problems import WORKFLOW, PlacedProblems, place_problems
 from workflows.builder.trigger_panel import trigger_panel
 from workflows.choices import WorkflowType
 from workflows.dsl import Problem
@@ -95,7 +95,7 @@ def editor_context(
         "lane": build_lanes(doc, placed),
         "problems": problems,
         "workflow_problems": placed.messages(""),
-        "problem_cards": len(placed.cards),
+        "problem_cards": len(placed.cards - {WORKFLOW}),
         "type_label": WorkflowType(editor.trigger_type).label if editor.trigger_type in WorkflowType.values else "",
         "has_draft": editor.draft is not None,
         "conflict": draft_conflict(editor.draft) if editor.draft is not None and editor.workflow else None,

@@ -43,9 +43,15 @@ def test_field_errors_match_the_longest_field_key():
         ("with.attributes.team", "bad"),
         ("retry.max_delay", "big"),
         ("call", "lacks perm"),
+        ("nope", "x"),
     ]
     errors = field_errors(problems, ["with.user", "with.attributes", "retry", "with"])
-    assert errors == {"with.user": ["missing"], "with.attributes": ["bad"], "retry": ["big"], "": ["call: lacks perm"]}
+    assert errors == {
+        "with.user": ["missing"],
+        "with.attributes": ["bad"],
+        "retry": ["big"],
+        "": ["lacks perm", "nope: x"],
+    }
 
 
 def test_slot_ids():

@@ -133,6 +133,9 @@ def test_event_trigger_panel_writes_the_event_and_its_filter(hx, administrator):
     }
     canvas = hx.client.get(reverse("workflows:canvas", kwargs={"draft_id": draft.pk})).content.decode()
     assert "When a user is created in Engineering" in canvas
+    panel = hx.get(url).content.decode()  # the filter reopens as rows
+    assert 'value="{{ event.user.department }}"' in panel and 'value="Engineering"' in panel
+    assert 'value="user.created" checked' in panel
 
 
 def test_schedule_trigger_panel_previews_the_next_runs(hx, administrator):
