@@ -280,6 +280,18 @@
     }
   });
 
+  /* The open panel's card is marked selected (opening a panel does not redraw the canvas). */
+  function markSelected() {
+    var panel = document.getElementById("panel");
+    var id = panel && !panel.hidden ? panel.dataset.card : "";
+    document.querySelectorAll(".card--selected").forEach(function (card) {
+      if (card.id !== id) card.classList.remove("card--selected");
+    });
+    var card = id && document.getElementById(id);
+    if (card) card.classList.add("card--selected");
+  }
+
+  document.addEventListener("htmx:afterSettle", markSelected);
   document.addEventListener("DOMContentLoaded", function () { initSortable(document); });
   document.addEventListener("htmx:load", function (event) { initSortable(event.detail.elt); });
 })();

@@ -241,6 +241,13 @@ def test_reorder_by_drag_and_drop_and_move_between_branches(administrator_page: 
     expect(page.locator("#open-do-0-first")).to_be_focused()
     expect(page.locator("#savebar")).to_contain_text("unsaved changes")
 
+    # Leaving with a draft warns (the draft is kept on the server either way).
+    seen: list[str] = []
+    page.on("dialog", lambda dialog: (seen.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert seen == ["beforeunload"]
+
 
 def test_event_workflow_fires_when_a_user_is_created_in_the_admin(
     administrator_page: Page, directory_data, settings

@@ -7,6 +7,7 @@ path (the handle every edit uses), its title, its one-line summary, its problems
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,22 @@ class Lane:
     def dom_id(self) -> str:
         return f"lane-{slug(self.path)}"
 
+    def add_id(self, index: int) -> str:
+        """The id of the + that inserts at ``index`` (``add-do-0``: before the first card)."""
+        return f"add-{slug(self.path)}-{index}"
+
+    def add_label(self, index: int) -> str:
+        where = f"{self.label}, position {index + 1}" if self.label else f"position {index + 1}"
+        return f"Add a task here ({where})"
+
+    @property
+    def start_add_id(self) -> str:
+        return self.add_id(0)
+
+    @property
+    def start_add_label(self) -> str:
+        return self.add_label(0)
+
 
 @dataclass
 class Card:
@@ -54,10 +71,29 @@ class Card:
     problems: list[str] = field(default_factory=list)
     lanes: list[Lane] = field(default_factory=list)
     has_guard: bool = False
+    add_after_id: str = ""  # the + under the card, and what it says to a screen reader
+    add_after_label: str = ""
 
     @property
     def dom_id(self) -> str:
         return f"card-{slug(self.path)}"
+
+    @property
+    def open_id(self) -> str:
+        return f"open-{slug(self.path)}"
+
+    @property
+    def vals(self) -> str:
+        """``hx-vals`` naming this card (JSON; the template escapes it into the attribute)."""
+        return json.dumps({"path": self.path})
+
+    @property
+    def vals_up(self) -> str:
+        return json.dumps({"path": self.path, "direction": "up"})
+
+    @property
+    def vals_down(self) -> str:
+        return json.dumps({"path": self.path, "direction": "down"})
 
     @property
     def lane_path(self) -> str:
@@ -167,6 +203,8 @@ def _lane(tasks: Any, path: str, placed: PlacedProblems | None, **kwargs: Any) -
             problems=placed.messages(task_path) if placed else [],
             has_guard=task.get("if") not in (None, ""),
         )
+        card.add_after_id = lane.add_id(len(lane.cards) + 1)
+        card.add_after_label = lane.add_label(len(lane.cards) + 1)
         if kind == "switch":
             for branch in _branch_lanes(task_path, task.get("switch")):
                 cases = task["switch"]

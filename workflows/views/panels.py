@@ -52,8 +52,9 @@ def panel(request: HttpRequest, workflow_id: int | None = None, draft_id: int | 
 def _open_panel(request: HttpRequest, **ids: Any) -> HttpResponse:
     editor = load_editor(request, **ids)
     if request.GET.get("close"):
-        return render_update(request, editor, panel=CLOSE)
-    return render_update(request, editor, panel={"task": request.GET.get("path", ""), "focus": "panel-title"})
+        return render_update(request, editor, panel=CLOSE, canvas=False)
+    panel = {"task": request.GET.get("path", ""), "focus": "panel-title"}
+    return render_update(request, editor, panel=panel, canvas=False)
 
 
 @editor_required
@@ -105,7 +106,7 @@ def trigger(request: HttpRequest, workflow_id: int | None = None, draft_id: int 
 @viewer_required
 def _open_trigger(request: HttpRequest, **ids: Any) -> HttpResponse:
     editor = load_editor(request, **ids)
-    return render_update(request, editor, panel={"trigger": True, "focus": "panel-title"})
+    return render_update(request, editor, panel={"trigger": True, "focus": "panel-title"}, canvas=False)
 
 
 @editor_required

@@ -83,16 +83,19 @@ def editor_context(
     *,
     panel: dict[str, Any] | None = None,
     focus_card: str = "",
-    notice: str = "",
+    canvas: bool = True,
 ) -> dict[str, Any]:
+    """Everything the editor template needs; ``canvas=False`` leaves the cards out (opening a
+    panel changes nothing on them: the page marks the selected card itself)."""
     problems, placed = editor_problems(editor)
     doc = editor.document
     context = {
         "editor": editor,
         "editable": editor.editable,
         "urls": {name.replace("-", "_"): editor.url(name) for name in URL_NAMES},
-        "trigger_card": build_trigger(doc, placed),
-        "lane": build_lanes(doc, placed),
+        "canvas_update": canvas,
+        "trigger_card": build_trigger(doc, placed) if canvas else None,
+        "lane": build_lanes(doc, placed) if canvas else None,
         "problems": problems,
         "workflow_problems": placed.messages(""),
         "problem_cards": len(placed.cards - {WORKFLOW}),
@@ -100,7 +103,6 @@ def editor_context(
         "has_draft": editor.draft is not None,
         "conflict": draft_conflict(editor.draft) if editor.draft is not None and editor.workflow else None,
         "focus_card": focus_card,
-        "notice": notice,
         "operators": operator_choices(),
         **panel_context(editor, placed, panel),
     }
@@ -121,13 +123,13 @@ def render_update(
     *,
     panel: dict[str, Any] | str | None = None,
     focus_card: str = "",
-    notice: str = "",
     status: int = 200,
+    canvas: bool = True,
 ) -> HttpResponse:
     """What an edit answers: the changed pieces, out of band. ``panel``: a panel to (re)draw,
-    ``CLOSE`` to close it, or None to leave it alone."""
+    ``CLOSE`` to close it, or None to leave it alone; ``canvas=False`` when the cards did not change."""
     context = editor_context(
-        editor, panel=panel if isinstance(panel, dict) else None, focus_card=focus_card, notice=notice
+        editor, panel=panel if isinstance(panel, dict) else None, focus_card=focus_card, canvas=canvas
     )
     context["panel_update"] = panel is not None
     return render_page(request, TEMPLATE, context, partial="update", status=status)

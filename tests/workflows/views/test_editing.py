@@ -239,3 +239,23 @@ def test_json_view_applies_a_document_and_refuses_one_the_canvas_cannot_draw(hx,
     assert "missing required param" in listed and "do[0].go.with.user" in listed
     assert WorkflowDraft.objects.get().show_problems
     assert "Not valid JSON" in hx.post(url("json", saved), {"definition": "{"}).content.decode()
+
+
+def test_rename_in_place_goes_to_the_draft(hx, administrator, saved):
+    hx.client.force_login(administrator)
+    html = hx.post(url("details", saved), {"name": "Offboard leavers"}).content.decode()
+    assert 'id="editor-top" hx-swap-oob="true"' in html and 'value="Offboard leavers"' in html
+    assert WorkflowDraft.objects.get().name == "Offboard leavers"
+    saved.refresh_from_db()
+    assert saved.name == "Offboard"
+    hx.post(url("save", saved))
+    saved.refresh_from_db()
+    assert saved.name == "Offboard leavers"
+
+
+def test_opening_a_panel_leaves_the_canvas_alone(hx, administrator, saved):
+    hx.client.force_login(administrator)
+    html = hx.get(url("panel", saved), {"path": "do[0].suspend"}).content.decode()
+    assert 'id="panel"' in html and 'data-card="card-do-0-suspend"' in html
+    assert 'id="canvas"' not in html
+    assert not WorkflowDraft.objects.exists()  # looking is not editing
