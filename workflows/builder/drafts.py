@@ -171,8 +171,9 @@ def draft_save(*, draft: WorkflowDraft, actor: Any) -> Workflow:
         with transaction.atomic():
             locked = WorkflowDraft.objects.select_for_update().get(pk=draft.pk, owner=actor)
             if locked.workflow_id is not None:
+                # of=("self",): PostgreSQL cannot lock the nullable side of the version's outer join.
                 workflow = (
-                    Workflow.objects.select_for_update()
+                    Workflow.objects.select_for_update(of=("self",))
                     .select_related("current_version__author")
                     .get(pk=locked.workflow_id)
                 )
