@@ -24,10 +24,12 @@ def create_workflow(page: Page, kind: str, name: str) -> None:
     expect(dialog).to_be_visible()
     dialog.get_by_role("radio", name=re.compile(f"^{kind}")).check()
     dialog.get_by_role("button", name="Next").click()
+    expect(dialog.get_by_label("Name")).to_be_focused()  # the new step is in place and wired up
     dialog.get_by_label("Name").fill(name)
     expect(dialog.locator("#name-check")).to_contain_text("is available")
     dialog.get_by_role("button", name="Done").click()
     expect(page).to_have_url(re.compile(r"/workflows/drafts/\d+/$"))
+    page.wait_for_load_state("load")  # htmx wires the page up once its scripts have run
     expect(page.locator("#workflow-name")).to_have_value(name)
 
 
@@ -35,7 +37,7 @@ def add_task(page: Page, add_button: str, tab: str, choice: str) -> None:
     """Click a + on the canvas and choose an action (``tab="Actions"``) or a flow (``"Flows"``)."""
     page.locator(add_button).click()
     dialog = page.locator("#picker-dialog")
-    expect(dialog).to_be_visible()
+    expect(dialog.locator("#action-search")).to_be_focused()  # opened, and wired up by htmx
     if tab != "Actions":
         dialog.get_by_role("tab", name=tab).click()
     dialog.locator(".pick-option").filter(has=page.locator("strong").get_by_text(choice, exact=True)).click()
@@ -76,6 +78,7 @@ def choose_suggested_role(page: Page) -> str:
     page.locator("#run-as-select").click()
     dialog = page.locator("#run-as-dialog")
     expect(dialog).to_be_visible()
+    page.wait_for_function("() => !document.querySelector('.htmx-settling, .htmx-request')")
     suggested = dialog.locator(".role-option--suggested")
     name = suggested.locator("strong").first.inner_text()
     suggested.locator("input[type=radio]").check()
@@ -88,4 +91,5 @@ def choose_suggested_role(page: Page) -> str:
 def save(page: Page) -> None:
     page.locator("#save-button").click()
     expect(page).to_have_url(re.compile(r"/workflows/\d+/$"))
+    page.wait_for_load_state("load")
     expect(page.locator(".messages")).to_contain_text("Saved")

@@ -123,6 +123,7 @@ def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Pag
     # Run it with input from the Run dialog and land on the execution.
     page.locator("#run-button").click()
     dialog = page.locator("#run-dialog")
+    expect(dialog.get_by_label("Email")).to_be_focused()
     dialog.get_by_label("Email").fill("ann@example.com")
     dialog.get_by_label("Kind").fill("employee")
     dialog.get_by_label("Groups").fill("Engineering")
@@ -163,6 +164,7 @@ def test_run_dialog_checks_input_before_starting(administrator_page: Page, direc
     page.goto(f"/workflows/{workflow.pk}/")
     page.locator("#run-button").click()
     dialog = page.locator("#run-dialog")
+    expect(dialog.get_by_label("Email")).to_be_focused()
     dialog.get_by_role("button", name="Run workflow").first.click()
     expect(dialog).to_contain_text("This field is required.")
     dialog.get_by_role("tab", name="JSON").click()
@@ -317,6 +319,7 @@ def test_json_view_edits_and_the_canvas_follows(administrator_page: Page) -> Non
     page.locator("#json-definition").fill(json.dumps(document, indent=2))
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(rf"/workflows/{workflow.pk}/$"))
+    page.wait_for_load_state("load")
     expect(page.locator("#card-do-1-two .card__summary")).to_have_text("Suspend bob")
     steps.save(page)
     workflow.refresh_from_db()
