@@ -95,18 +95,6 @@ class Card:
     def vals_down(self) -> str:
         return json.dumps({"path": self.path, "direction": "down"})
 
-    @property
-    def lane_path(self) -> str:
-        return self.path.rpartition("[")[0]
-
-    @property
-    def index(self) -> int:
-        return int(self.path.rpartition("[")[2].partition("]")[0])
-
-    @property
-    def nested_problem_count(self) -> int:
-        return sum(len(card.problems) + card.nested_problem_count for lane in self.lanes for card in lane.cards)
-
 
 @dataclass
 class TriggerCard:

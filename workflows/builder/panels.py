@@ -35,7 +35,6 @@ class Branch:
     is_default: bool
     condition: ConditionForm | None
     task_count: int
-    errors: list[str] = field(default_factory=list)
 
     @property
     def error_key(self) -> str:
@@ -68,13 +67,6 @@ class TaskPanel:
     problem_count: int = 0
     focus: str = ""
 
-    def errors_for(self, key: str) -> list[str]:
-        return self.errors.get(key, [])
-
-    @property
-    def general_errors(self) -> list[str]:
-        return self.errors.get("", [])
-
     @property
     def retry(self) -> dict[str, Any]:
         retry = self.task.get("retry")
@@ -98,7 +90,7 @@ class TaskPanel:
         elif self.kind == "for":
             keys += ["for.each", "for.in", "for.max_iterations"]
         elif self.kind == "switch":
-            keys += [f"switch[{branch.index}]" for branch in self.branches]
+            keys += [branch.error_key for branch in self.branches]
         return keys
 
     @property
@@ -171,8 +163,6 @@ def task_panel(
         problems = placed.on(path)
         panel.problem_count = len(problems)
         panel.errors = field_errors(problems, panel.field_keys())
-        for branch in panel.branches:
-            branch.errors = panel.errors.get(f"switch[{branch.index}]", [])
     return panel
 
 

@@ -54,13 +54,6 @@ class TriggerPanel:
     problem_count: int = 0
     focus: str = ""
 
-    def errors_for(self, key: str) -> list[str]:
-        return self.errors.get(key, [])
-
-    @property
-    def general_errors(self) -> list[str]:
-        return self.errors.get("", [])
-
     def field_keys(self) -> tuple[str, ...]:
         """The problem paths this panel shows beside a field (others go to the top)."""
         return _KEYS.get(self.kind, ())

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 
 from workflows.access import builder_mode, can_run_workflows
-from workflows.builder.drafts import draft_start
+from workflows.builder.drafts import draft_for, draft_start
 from workflows.models import Workflow, WorkflowDraft
 
 View = Callable[..., HttpResponse]
@@ -134,15 +134,9 @@ def load_editor(request: HttpRequest, workflow_id: int | None = None, draft_id: 
         workflow = Workflow.objects.select_related("run_as__group", "current_version").filter(pk=workflow_id).first()
         if workflow is None:
             raise Http404("No such workflow.")
-        draft = None
-        if mode == "edit":
-            draft = (
-                WorkflowDraft.objects.select_related("run_as__group", "base_version")
-                .filter(workflow=workflow, owner=request.user)
-                .first()
-            )
-            if draft is not None:
-                draft.workflow = workflow
+        draft = draft_for(workflow=workflow, owner=request.user) if mode == "edit" else None
+        if draft is not None:
+            draft.workflow = workflow
         return Editor(user=request.user, mode=mode, workflow=workflow, draft=draft)
     draft = (
         WorkflowDraft.objects.select_related("run_as__group")
