@@ -126,6 +126,12 @@ class Runner:
         self.group = group if group is not None else CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
         # The claim rides in the group's open transaction until it commits.
         self._claim_durable = not claim_in_group
+        # What was read in the group's current transaction: whether the execution was cancelled (the
+        # claim itself required it was not), and the run-as role's model permissions. No other writer
+        # can change either while a SQLite transaction holds the write lock; on PostgreSQL the group
+        # budget is 0, so each step has a transaction of its own.
+        self._read_in = self.group.generation if claim_in_group else -1
+        self._known_perms: dict[str, bool] = {}
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
@@ -193,6 +199,7 @@ class Runner:
 
     def _commit_group(self) -> None:
         if self.group.is_open:
+            self._known_perms = {}  # read again in the next transaction
             self._claim_durable = self.group.commit() or self._claim_durable
 
     def _open_group(self) -> None:
@@ -234,9 +241,13 @@ class Runner:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _check_stop(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        """Stop before a step if the claim was lost, or if someone cancelled the execution."""
+        """Stop before a step if the claim was lost, or if someone cancelled the execution (read once
+        per transaction: another process's cancel commits between them)."""
         if self.lost():
             raise ClaimLost("claimed by another worker")
+        if self._read_in == self.group.generation:
+            return
+        self._read_in = self.group.generation
         if claims.cancel_requested(self.execution.pk):
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
@@ -327,6 +338,7 @@ class Runner:
     def _act_inside(self, action: Action, ctx: ActionContext, params: Any, timeout: float) -> Any:
         """Run a database action in its own savepoint of the group; it rolls back alone if it fails."""
         self.group.open()
+        ctx = replace(ctx, known_perms=self._known_perms)
         with self.group.step():
             begun = time.monotonic()
             output = action.run(ctx, params)

@@ -25,11 +25,20 @@ def has_model_perm(principal: Any, perm: str) -> bool:
     )
 
 
-def principal_has_perm(principal: Any, perm: str, obj: Any = None) -> bool:
-    """True if the principal holds ``perm`` as a model permission, or on ``obj`` through guardian."""
+def principal_has_perm(principal: Any, perm: str, obj: Any = None, *, known: dict[str, bool] | None = None) -> bool:
+    """True if the principal holds ``perm`` as a model permission, or on ``obj`` through guardian.
+
+    ``known``: model-permission answers already read in the current transaction (a runner's batch
+    of steps on SQLite, where no other writer can change the grants until it commits)."""
     if principal is None or not principal.is_active:
         return False
-    if has_model_perm(principal, perm):
+    if known is None:
+        held = has_model_perm(principal, perm)
+    elif perm in known:
+        held = known[perm]
+    else:
+        held = known[perm] = has_model_perm(principal, perm)
+    if held:
         return True
     if obj is None:
         return False

@@ -54,17 +54,19 @@ class ActionContext:
     idempotency_key: str = ""
     # ``time.monotonic()`` by which the step must be done (HTTP calls use it as their timeout).
     deadline: float | None = None
+    # Model-permission answers read in the runner's current transaction (see ``principal_has_perm``).
+    known_perms: dict[str, bool] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def require(self, perm: str, obj: Any = None, *, verb: str, noun: str = "") -> None:
         """Raise ``PermissionDenied`` unless the run-as role has ``perm`` (on ``obj``, if given).
 
         Model permissions or an object permission (guardian) on ``obj`` both grant it, read fresh
-        at every check.
+        in each transaction.
         """
         from workflows.permissions import principal_has_perm
 
-        if principal_has_perm(self.principal, perm, obj):
+        if principal_has_perm(self.principal, perm, obj, known=self.known_perms):
             return
         what = f" {noun} {obj}" if obj is not None else (f" {noun}" if noun else "")
         raise PermissionDenied(f"run-as role {self.role_name} may not {verb}{what}")
