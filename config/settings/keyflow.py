@@ -24,9 +24,9 @@ KEYFLOW_MAX_VALUE_BYTES = env_int("KEYFLOW_MAX_VALUE_BYTES", 1_000_000)
 KEYFLOW_MAX_OUTPUT_BYTES = env_int("KEYFLOW_MAX_OUTPUT_BYTES", 65536)
 KEYFLOW_DEFAULT_STEP_TIMEOUT = env_int("KEYFLOW_DEFAULT_STEP_TIMEOUT", 60)
 
-# An execution whose worker was lost this many times (claimed, then re-queued by the sweeper) is failed
-# rather than run again: something in it kills or hangs its worker.
-KEYFLOW_MAX_RUNS = env_int("KEYFLOW_MAX_RUNS", 5)
+# An execution whose worker was lost this many times (the sweeper re-queued it) is failed rather than
+# run again: something in it kills or hangs its worker.
+KEYFLOW_MAX_RECOVERIES = env_int("KEYFLOW_MAX_RECOVERIES", 5)
 
 # A running execution whose heartbeat is older than this is presumed dead and re-queued.
 KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)

@@ -88,6 +88,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "started_by",
             "cancel_requested",
             "run_count",
+            "wake_at",
             "queued_at",
             "started_at",
             "finished_at",

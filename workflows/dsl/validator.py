@@ -38,6 +38,7 @@ from workflows.actions.base import Action
 from workflows.actions.registry import all_actions, get_action
 from workflows.conditions import validate_condition
 from workflows.dsl.problems import Problem
+from workflows.durations import DurationError, parse_duration, parse_time
 from workflows.expressions import (
     GLOBAL_NAMES,
     RESERVED_NAMES,
@@ -55,7 +56,7 @@ __all__ = ["DSL_VERSION", "NAME_PATTERN", "Problem", "iter_tasks", "load_schema"
 
 DSL_VERSION = "1.0"
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TASK_KINDS = ("call", "switch", "for")  # the schema's precedence when a task has several
+TASK_KINDS = ("call", "switch", "for", "wait")  # the schema's precedence when a task has several
 
 
 # --- the schema -------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ class _Translator:
             if self.params_of:
                 message = f"unknown param {key!r} for {self.params_of}"
             elif key in TASK_KINDS:
-                message = "a task has only one of 'call', 'switch' or 'for'"
+                message = "a task has only one of 'call', 'switch', 'for' or 'wait'"
             else:
                 message = f"{key!r} is not allowed here"
             yield Problem(_join(path, key), message)
@@ -497,6 +498,27 @@ class _Walker:
             body_scope = body_scope.inside_loop(variable)
         return self.walk_block(task.get("do"), f"{path}.do", body_scope)
 
+    def walk_wait(self, name: str, task: dict[str, Any], path: str, scope: _Scope) -> set[str]:
+        wait = task["wait"]
+        if not isinstance(wait, dict) or len(wait) != 1:
+            return set()
+        ((kind, value),) = wait.items()
+        parse = {"for": parse_duration, "until": parse_time}.get(kind)
+        if parse is None:
+            return set()
+        where = f"{path}.wait.{kind}"
+        if isinstance(value, str) and is_template(value):
+            if not is_single_expression(value):
+                self.add(where, "must be one {{ expression }}, not text around it")
+            else:
+                self.problems.extend(self.check_source(where, value, scope))
+            return set()
+        try:
+            parse(value)
+        except DurationError as exc:
+            self.add(where, str(exc))
+        return set()
+
     def check_loop_source(self, source: Any, path: str, scope: _Scope) -> None:
         if isinstance(source, list):
             self.check_templates(source, path, scope)
@@ -513,6 +535,7 @@ _TASK_WALKERS: dict[str, Callable[[_Walker, str, dict[str, Any], str, _Scope], s
     "call": _Walker.walk_call,
     "switch": _Walker.walk_switch,
     "for": _Walker.walk_for,
+    "wait": _Walker.walk_wait,
 }
 
 
