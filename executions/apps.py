@@ -41,7 +41,7 @@ class ExecutionsConfig(AppConfig):
         from executions.worker_gc import tune_worker_gc
 
         post_spawn.connect(tune_worker_gc, dispatch_uid="keyflow-worker-gc")
-        # The supervisor's progress stamp: a worker starting up, a task starting, a result saved.
-        post_spawn.connect(on_task_signal, dispatch_uid="keyflow-progress-spawn")
+        # The supervisor's progress stamp: a task starting, a result saved. (Not a worker spawned:
+        # the sentinel replacing killed workers over and over is no progress.)
         pre_execute.connect(on_task_signal, dispatch_uid="keyflow-progress-pre-execute")
         post_execute.connect(on_task_signal, dispatch_uid="keyflow-progress-post-execute")

@@ -8,9 +8,12 @@ stamp (``executions.progress``). When nothing has progressed for ``KEYFLOW_WORKE
 while work waits (queued executions, broker tasks, running executions whose heartbeat is stale),
 seen on two checks in a row, it restarts the cluster: SIGTERM to ``qcluster``, then after
 ``KEYFLOW_WORKER_STOP_GRACE_SECONDS`` SIGKILL to its whole process group. A cluster that exits on
-its own is restarted too (with a growing delay if it keeps failing). After every start it runs
-the sweeper once and queues a drain task, because the killed cluster took its in-memory tasks
-with it. SIGTERM, SIGINT and SIGHUP stop the cluster the same way and end the supervisor.
+its own is restarted too (with a growing delay if it keeps failing). A restarted cluster gets
+twice the window until it shows progress, doubling again each time it does not (a slow start
+under load is not a stall to repeat).
+After every start it runs the sweeper once and queues a drain task, because a killed cluster
+took its in-memory tasks with it. SIGTERM, SIGINT and SIGHUP stop the cluster the same way and
+end the supervisor.
 
 Running executions with a fresh heartbeat hold a restart off (a long step is not a stall), but
 no longer than django-q2's own task ``timeout``.
@@ -51,6 +54,10 @@ QUEUED_AGE_SECONDS = 5.0
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0
 STABLE_SECONDS = 60.0
+# Each stall restart doubles the next cluster's window until work moves again, up to this factor:
+# a cluster slow to start under load, or a database slow for everyone, is not killed over and
+# over at the stall rate.
+STALL_BACKOFF_MAX = 8
 
 
 class Child(Protocol):
@@ -160,6 +167,7 @@ class Supervisor:
         self._progress_at = float("-inf")
         self._waiting_since: float | None = None
         self._holding_off = False
+        self._fruitless_restarts = 0
 
     # -- the loop
 
@@ -206,8 +214,9 @@ class Supervisor:
         if stamp != self._seen_stamp:
             self._seen_stamp = stamp
             self._progress_at = now
+            self._fruitless_restarts = 0
         idle = now - max(self._progress_at, self.started_at)
-        if idle < self.config.stall_seconds:
+        if idle < self.stall_window:
             self._waiting_since = None
             self._holding_off = False
             return
@@ -230,6 +239,11 @@ class Supervisor:
             return
         self._restart(f"no progress for {idle:.0f} s while {backlog} waited")
 
+    @property
+    def stall_window(self) -> float:
+        """How long the current cluster may go without progress while work waits."""
+        return self.config.stall_seconds * min(2**self._fruitless_restarts, STALL_BACKOFF_MAX)
+
     def _exited(self, status: int, now: float) -> None:
         assert self.child is not None
         uptime = now - self.started_at
@@ -247,6 +261,7 @@ class Supervisor:
         logger.error("cluster %s stalled: %s; restarting it", self.child.pid, reason)
         self._stop_child("stalled")
         self.restarts += 1
+        self._fruitless_restarts += 1
         if self.stop_signal is None:
             self._start()
 
@@ -255,9 +270,11 @@ class Supervisor:
     def _start(self) -> None:
         self.child = self.start_child()
         self.started_at = self.clock.monotonic()
+        # Only what this cluster writes counts (a dying one may have touched the stamp).
+        self._seen_stamp = self.read_progress()
         self._waiting_since = None
         self._holding_off = False
-        logger.info("cluster %s started (stall after %g s without progress)", self.child.pid, self.config.stall_seconds)
+        logger.info("cluster %s started (stall after %g s without progress)", self.child.pid, self.stall_window)
         try:
             self.recover()
         except Exception:

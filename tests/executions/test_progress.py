@@ -56,15 +56,20 @@ def test_a_stamp_that_cannot_be_written_does_not_fail_the_caller(tmp_path, setti
 @pytest.mark.parametrize(
     "sent",
     [
-        lambda: post_spawn.send(sender="django_q", proc_name="Process-1"),
         lambda: pre_execute.send(sender="django_q", func=print, task={"name": "t"}),
         lambda: post_execute.send(sender="django_q", task={"name": "t"}),
     ],
-    ids=["worker spawned", "task started", "result saved"],
+    ids=["task started", "result saved"],
 )
 def test_django_q_signals_count_as_progress(stamp, sent):
     sent()
     assert progress.last_progress() is not None
+
+
+def test_a_worker_spawned_is_no_progress(stamp):
+    """The sentinel replacing workers that keep dying must not hide a cluster that runs nothing."""
+    post_spawn.send(sender="django_q", proc_name="Process-1")
+    assert progress.last_progress() is None
 
 
 def test_the_default_stamp_is_named_for_the_cluster():

@@ -206,15 +206,33 @@ def test_running_executions_with_a_fresh_heartbeat_hold_a_restart_off_until_the_
 
 def test_a_fresh_cluster_gets_a_whole_stall_window():
     h = Harness()
+    h.run_for(STALL * 5)  # idle: the stamp is old by now
     h.backlog = WAITING
-    h.run_for(STALL + 15)
-    assert len(h.clusters) == 2
+    h.run_until(lambda: len(h.clusters) == 2)  # the old stamp counts: restarted at the first checks
+    assert h.clusters[0].terminated_at - 1000 < STALL * 5 + 15
     restarted_at = h.supervisor.started_at
-    h.run_for(STALL - 10)  # the old stamp is ancient, but this cluster only just started
-    assert len(h.clusters) == 2
-    h.run_for(30)
-    assert len(h.clusters) == 3
-    assert h.clusters[1].terminated_at >= restarted_at + STALL
+    h.run_until(lambda: len(h.clusters) == 3)
+    assert h.clusters[1].terminated_at - restarted_at >= STALL
+
+
+def test_a_restart_after_which_nothing_moved_doubles_the_next_window():
+    """A cluster slow to start under load (or a database slow for everyone) is not killed over
+    and over at the stall rate."""
+    h = Harness()
+    h.backlog = WAITING
+    h.run_until(lambda: len(h.clusters) == 2)
+    windows = []
+    for n in range(2, 7):
+        started = h.supervisor.started_at
+        h.run_until(lambda n=n: len(h.clusters) == n + 1)
+        windows.append((h.clusters[n - 1].terminated_at - started) / STALL)
+    assert [int(w) for w in windows] == [2, 4, 8, 8, 8]
+    # Progress resets it.
+    h.stamp = 2.0
+    h.run_for(sup.SupervisorConfig(STALL, GRACE, 300).check_seconds + 1)
+    moved = h.clock.now
+    h.run_until(lambda: len(h.clusters) == 8)
+    assert STALL <= h.clusters[6].terminated_at - moved < STALL + 15
 
 
 def test_a_cluster_that_ignores_sigterm_is_killed_after_the_grace():
