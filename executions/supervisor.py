@@ -79,12 +79,16 @@ class Child(Protocol):
 
 
 class Clock(Protocol):
+    """Time as the supervisor reads it: a fake one in tests, so no test sleeps for real."""
+
     def monotonic(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
+    """The real clock."""
+
     monotonic = staticmethod(time.monotonic)
     sleep = staticmethod(time.sleep)
 
