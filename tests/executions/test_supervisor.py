@@ -402,3 +402,17 @@ def test_recovery_queues_no_drain_task_when_nothing_is_queued(monkeypatch):
     monkeypatch.setattr("executions.queue.async_task", lambda *args, **kwargs: sent.append(args))
     sup.recover_lost_work()
     assert sent == []
+
+
+@pytest.mark.parametrize(("option", "value"), [("stall_seconds", 0), ("grace_seconds", -1)])
+def test_the_command_refuses_nonsense_windows(option, value):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=option.replace("_", "-")):
+        call_command("worker", **{option: value})
+
+
+def test_the_command_options_override_the_settings(settings):
+    settings.KEYFLOW_WORKER_STALL_SECONDS = 60
+    config = SupervisorConfig.from_settings(stall_seconds=7.5, grace_seconds=None)
+    assert (config.stall_seconds, config.grace_seconds) == (7.5, settings.KEYFLOW_WORKER_STOP_GRACE_SECONDS)
