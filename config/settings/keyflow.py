@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from config.env import env_bool, env_float, env_int, env_str
 
+from .base import VAR_DIR
 from .database import DATABASES
 from .qcluster import Q_CLUSTER
 
@@ -32,6 +33,22 @@ KEYFLOW_MAX_RECOVERIES = env_int("KEYFLOW_MAX_RECOVERIES", 5)
 KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)
 KEYFLOW_STALE_AFTER_SECONDS = env_int("KEYFLOW_STALE_AFTER_SECONDS", 60)
 KEYFLOW_SWEEP_EVERY_MINUTES = env_int("KEYFLOW_SWEEP_EVERY_MINUTES", 1)
+
+# The worker supervisor (``manage.py worker``, executions/supervisor.py) restarts the django-q2 cluster
+# when work has waited and nothing progressed for this many seconds (its known hang after a worker is
+# killed), sending SIGTERM and, after the grace, SIGKILL to the cluster's whole process group. Workers
+# touch the progress file; the default is one per cluster name in the data directory.
+KEYFLOW_WORKER_STALL_SECONDS = env_float("KEYFLOW_WORKER_STALL_SECONDS", 60.0)
+KEYFLOW_WORKER_STOP_GRACE_SECONDS = env_float("KEYFLOW_WORKER_STOP_GRACE_SECONDS", 10.0)
+KEYFLOW_WORKER_PROGRESS_FILE = env_str(
+    "KEYFLOW_WORKER_PROGRESS_FILE", str(VAR_DIR / f"worker-progress-{Q_CLUSTER['name']}")
+)
+if KEYFLOW_WORKER_STALL_SECONDS <= 0 or KEYFLOW_WORKER_STOP_GRACE_SECONDS < 0:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "KEYFLOW_WORKER_STALL_SECONDS must be positive and KEYFLOW_WORKER_STOP_GRACE_SECONDS not negative"
+    )
 
 # What a schedule does about slots missed while no worker ran:
 #   "latest" (default) runs the most recent missed slot once, "none" skips them, "all" runs each.
