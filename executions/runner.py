@@ -45,6 +45,7 @@ from executions.errors import (
     StepTimedOut,
 )
 from executions.models import Execution, StepRun
+from executions.progress import note_progress
 from executions.recording import ValueTooLarge, redact, stored_output, to_json_safe
 from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError, Waiting
 from workflows.actions.registry import get_action
@@ -596,6 +597,7 @@ class Runner:
         )
         self.group.open()  # records are written with the group's transaction
         self.group.add(step)
+        note_progress()  # for the worker supervisor: work moves
         self.done[where.key] = step
         self._remember(name, status, output, error)
         return step
