@@ -177,13 +177,12 @@ class AdminAccountAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Person", {"fields": ("first_name", "last_name", "email")}),
-        ("Role", {"fields": ("role",)}),
-        ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
+        ("Access", {"fields": ("role", "is_active", "is_staff", "is_superuser")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"fields": ("username", "email", "first_name", "last_name")}),
-        ("Role", {"fields": ("role",)}),
+        ("Access", {"fields": ("role",)}),
         ("Password", {"fields": ("password1", "password2")}),
     )
 
