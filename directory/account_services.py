@@ -18,7 +18,7 @@ from directory.actors import ActorLike, acting_as
 from directory.choices import ResourceType
 from directory.event_log import PendingEvent, record_events
 from directory.models import AdminRole
-from directory.role_services import PRINCIPAL_PREFIX, refuse_beyond_actor, role_codes
+from directory.role_services import PRINCIPAL_PREFIX, refuse_beyond_actor, role_grants
 
 __all__ = [
     "ACCOUNT_FIELDS",
@@ -26,6 +26,7 @@ __all__ = [
     "admin_account_delete",
     "admin_account_set_password",
     "admin_account_update",
+    "refuse_superuser_target",
 ]
 
 ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser")
@@ -64,6 +65,13 @@ def _refuse_principal(account: Any) -> None:
         raise ValidationError("This is a role's run-as account; it changes with its role.")
 
 
+def refuse_superuser_target(account: Any, actor: ActorLike) -> None:
+    """Only a superuser may change a superuser's account: whoever could set its password could
+    sign in as it and hold every permission."""
+    if account.is_superuser and hasattr(actor, "get_all_permissions") and not actor.is_superuser:
+        raise ValidationError("Only a superuser can change a superuser's account.")
+
+
 @transaction.atomic
 def admin_account_create(
     *, actor: ActorLike, username: str, password: str | None, role: AdminRole | None = None, **fields: Any
@@ -78,7 +86,7 @@ def admin_account_create(
         account.set_password(password)
     account.save()
     if role is not None:  # part of the creation, so the created event (its snapshot) says it
-        refuse_beyond_actor(role_codes(role), actor, "role")
+        refuse_beyond_actor(role_grants(role), actor, "role")
         account.groups.set([role.group])
     with acting_as(actor):
         record_events([_event("admin_account.created", account, snapshot=_snapshot(account))])
@@ -90,6 +98,7 @@ def admin_account_update(*, account: Any, actor: ActorLike, **fields: Any) -> An
     """Change an account's name, email or access flags; one event listing what changed."""
     _refuse_principal(account)
     stored = get_user_model().objects.select_for_update().get(pk=account.pk)
+    refuse_superuser_target(stored, actor)
     changed = {name: value for name, value in fields.items() if getattr(stored, name, None) != value}
     _check_fields(changed, actor, stored)
     if not changed:
@@ -107,6 +116,7 @@ def admin_account_update(*, account: Any, actor: ActorLike, **fields: Any) -> An
 def admin_account_set_password(*, account: Any, password: str | None, actor: ActorLike) -> Any:
     """Set the account's password, or disable password sign-in (``None``). The log says which, never the value."""
     _refuse_principal(account)
+    refuse_superuser_target(account, actor)
     if password is None:
         account.set_unusable_password()
     else:
@@ -122,6 +132,7 @@ def admin_account_set_password(*, account: Any, password: str | None, actor: Act
 def admin_account_delete(*, account: Any, actor: ActorLike) -> None:
     """Delete an admin account; the event keeps what it was and which role it held."""
     _refuse_principal(account)
+    refuse_superuser_target(account, actor)
     with acting_as(actor):
         record_events([_event("admin_account.deleted", account, snapshot=_snapshot(account))])
     account.delete()

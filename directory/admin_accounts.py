@@ -26,7 +26,7 @@ from directory import account_services
 from directory.actors import current_actor
 from directory.models import AdminAccount, AdminRole
 from directory.role_matrix import summarize
-from directory.role_services import PRINCIPAL_PREFIX, admin_set_role, refuse_beyond_actor
+from directory.role_services import PRINCIPAL_PREFIX, admin_set_role, refuse_beyond_actor, role_grants
 from directory.scopes import scopes_for_roles
 
 User = get_user_model()
@@ -106,10 +106,8 @@ class _AccountRules:
     def clean_role(self) -> AdminRole | None:
         role = self.cleaned_data.get("role")  # type: ignore[attr-defined]
         if role is not None:
-            from directory.role_services import role_codes
-
             try:
-                refuse_beyond_actor(role_codes(role), self.actor, "role")
+                refuse_beyond_actor(role_grants(role), self.actor, "role")
             except ValidationError as exc:
                 raise ValidationError(exc.message_dict["role"]) from exc
         return role
@@ -207,10 +205,15 @@ class AdminAccountAdmin(DjangoUserAdmin):
         return request.user.has_perm("auth.add_user")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("auth.change_user")
+        return request.user.has_perm("auth.change_user") and self._may_touch(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("auth.delete_user")
+        return request.user.has_perm("auth.delete_user") and self._may_touch(request, obj)
+
+    @staticmethod
+    def _may_touch(request: HttpRequest, obj: Any) -> bool:
+        """A superuser's account opens read-only for anyone else (its password, above all)."""
+        return obj is None or not obj.is_superuser or request.user.is_superuser
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: Any) -> str:

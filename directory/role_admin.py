@@ -48,7 +48,14 @@ class PermissionMatrixWidget(forms.CheckboxSelectMultiple):
             for cell in row["cells"]:
                 if cell is not None:
                     cell["checked"] = cell["id"] in checked
-        context["matrix"] = {"rows": rows, "verbs": _verb_headers(), "editable": True, "name": name}
+        context["matrix"] = {
+            "rows": rows,
+            "verbs": _verb_headers(),
+            "editable": True,
+            "name": name,
+            # What the admin saw ticked: saving applies only the cells they changed from it.
+            "shown": " ".join(sorted(held_cells(self.held_codes))),
+        }
         return context
 
 
@@ -164,7 +171,9 @@ class AdminRoleChangeForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        before = held_cells(self.current_codes)
+        # Only the cells the admin changed are applied: a cell someone else ticked meanwhile stays.
+        shown = self.data.get(f"{self.add_prefix('permissions')}-shown")
+        before = set(shown.split()) & set(CELLS) if shown is not None else held_cells(self.current_codes)
         after = set(cleaned.get("permissions") or [])
         self.new_codes = apply_cells(self.current_codes, before=before, after=after)
         self.removed_scopes = [self.scopes[scope_id] for scope_id in cleaned.get("remove_scopes") or []]

@@ -29,7 +29,7 @@ from directory.choices import ResourceType
 from directory.event_log import PendingEvent, record_events
 from directory.models import AdminRole, RoleMemberScope, UserGroup
 from directory.roles import BUILTIN_ROLES
-from directory.scopes import MEMBERS, SCOPE_OPTIONS_BY_CODE, Scope, permission_for
+from directory.scopes import MEMBERS, SCOPE_OPTIONS_BY_CODE, Scope, permission_for, scoped_permissions
 
 __all__ = [
     "BUILTIN_READ_ONLY",
@@ -40,6 +40,7 @@ __all__ = [
     "role_codes",
     "role_create",
     "role_delete",
+    "role_grants",
     "role_scope_add",
     "role_scope_remove",
     "role_set_permissions",
@@ -69,6 +70,17 @@ def role_codes(role: AdminRole) -> set[str]:
     """The role's model permissions as ``app_label.codename`` (one query)."""
     rows = role.group.permissions.values_list("content_type__app_label", "codename")
     return {f"{app}.{code}" for app, code in rows}
+
+
+def role_grants(role: AdminRole) -> set[str]:
+    """Everything the role may do somewhere: model permissions, member scopes and guardian object
+    permissions (what an admin must hold themselves to hand the role out)."""
+    from guardian.models import GroupObjectPermission
+
+    object_level = GroupObjectPermission.objects.filter(group_id=role.group_id).values_list(
+        "permission__content_type__app_label", "permission__codename"
+    )
+    return role_codes(role) | scoped_permissions(role) | {f"{app}.{code}" for app, code in object_level}
 
 
 def _principal_name(role: AdminRole) -> str:
@@ -364,7 +376,7 @@ def admin_set_role(*, admin: Any, role: AdminRole | None, actor: ActorLike) -> N
         if current == role and admin.groups.count() == (1 if role else 0):
             return
         if role is not None:
-            refuse_beyond_actor(role_codes(role), actor, "role")
+            refuse_beyond_actor(role_grants(role), actor, "role")
         admin.groups.set([role.group] if role is not None else [])
         with acting_as(actor):
             record_events(

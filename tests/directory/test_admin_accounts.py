@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
@@ -211,6 +212,28 @@ def test_only_a_superuser_makes_superusers(billing_client, help_desk_admin):
     assert response.status_code == 302
     help_desk_admin.refresh_from_db()
     assert not help_desk_admin.is_superuser  # read-only for a non-superuser: the posted value is ignored
+
+
+def test_only_a_superuser_changes_a_superusers_account(billing_client, make_admin, billing_admin):
+    """Otherwise whoever manages accounts could set a superuser's password and sign in as them."""
+    root = make_admin("root", None)
+    root.is_superuser = True
+    root.save()
+    page = billing_client.get(change_url(root))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    password_url = reverse("admin:auth_user_password_change", args=[root.pk])
+    assert (
+        billing_client.post(password_url, {"password1": "x-Long-enough-1", "password2": "x-Long-enough-1"}).status_code
+        == 403
+    )
+    assert (
+        billing_client.post(reverse("admin:directory_adminaccount_delete", args=[root.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    with pytest.raises(ValidationError, match="Only a superuser"):
+        account_services.admin_account_set_password(account=root, password="x-Long-enough-1", actor=billing_admin)
+    root.refresh_from_db()
+    assert root.check_password("pw-Keyflow-123")
 
 
 def test_an_admin_cannot_hand_out_a_role_broader_than_their_own(client, make_admin, billing_admin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -25,6 +26,13 @@ SUSPEND = {
     "trigger": {"type": "manual"},
     "do": [{"offboard": {"call": "user.suspend", "with": {"user": "ann"}}}],
 }
+
+
+def _hidden_value(html: str, name: str) -> str:
+    """The value of the hidden input ``name`` in ``html``."""
+    found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert found, name
+    return found.group(1)
 
 
 def change_url(role: AdminRole) -> str:
@@ -197,6 +205,21 @@ def test_the_matrix_grants_and_revokes_and_keeps_what_it_does_not_show(billing_c
     ]
     page = billing_client.get(change_url(role)).content.decode()
     assert "directory.manage_billing" in page  # listed under "Other permissions"
+
+
+def test_saving_applies_only_the_cells_the_admin_changed(billing_client, billing_admin, custom):
+    """Another admin's change made while this page was open is kept, not undone by the stale page."""
+    data = _form_data(billing_client, custom)
+    data["permissions-shown"] = _hidden_value(
+        billing_client.get(change_url(custom)).content.decode(), "permissions-shown"
+    )
+    data["permissions"].append("devices.change")  # this admin ticks one cell
+    codes = role_services.role_codes(custom) | {"directory.delete_user"}  # meanwhile, someone else grants one
+    role_services.role_set_permissions(role=custom, actor=billing_admin, permissions=codes)
+
+    assert billing_client.post(change_url(custom), data).status_code == 302
+
+    assert {"directory.change_device", "directory.delete_user"} <= role_services.role_codes(custom)
 
 
 def test_a_scope_for_a_permission_ticked_everywhere_is_a_form_error(billing_client, custom, sales):

@@ -386,3 +386,19 @@ def test_admin_set_role_logs_the_change_once(make_admin, billing_admin):
         [{"field": "role", "from": "Manager", "to": None}],
     ]
     assert list(admin.groups.all()) == []
+
+
+def test_handing_out_a_role_counts_its_scopes(make_admin, billing_admin, help_desk_admin):
+    scoped = role_services.role_create(name="Scoped", based_on=None, actor=billing_admin)
+    role_services.role_scope_add(
+        role=scoped,
+        actor=billing_admin,
+        permission="directory.change_user_state",
+        user_group=UserGroup.objects.create(name="Sales"),
+    )
+    target = make_admin("admin-new", None)
+    with pytest.raises(ValidationError) as caught:  # Help Desk may not suspend anyone, so may not hand it out
+        role_services.admin_set_role(admin=target, role=scoped, actor=help_desk_admin)
+    assert "directory.change_user_state" in caught.value.message_dict["role"][0]
+    role_services.admin_set_role(admin=target, role=scoped, actor=billing_admin)
+    assert list(target.groups.all()) == [scoped.group]
