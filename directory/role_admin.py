@@ -27,7 +27,7 @@ from django.utils.text import Truncator
 from directory import role_services
 from directory.models import AdminRole, UserGroup
 from directory.role_dependents import RoleDependent, Shortfall, role_dependents
-from directory.role_matrix import CELLS, apply_cells, held_cells, matrix_rows, other_codes
+from directory.role_matrix import CELLS, VERBS, apply_cells, held_cells, matrix_rows, other_codes
 from directory.scopes import SCOPE_OPTIONS, SCOPE_OPTIONS_BY_CODE, role_scopes
 
 
@@ -60,8 +60,6 @@ class PermissionMatrixWidget(forms.CheckboxSelectMultiple):
 
 
 def _verb_headers() -> list[str]:
-    from directory.role_matrix import VERBS
-
     return [label for _, label in VERBS]
 
 
@@ -95,8 +93,10 @@ class AdminRoleAddForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if Group.objects.filter(name__iexact=name).exists():
-            raise ValidationError("A role with this name already exists.")
+        try:
+            role_services.role_key_for(name)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["name"]) from exc
         return name
 
 
@@ -112,7 +112,8 @@ class AdminRoleChangeForm(forms.ModelForm):
     """A custom role: name, description, the permission matrix and object scopes.
 
     ``clean`` works out the permissions the role would have after the change and checks every
-    workflow running as it; new shortfalls block the save until ``confirm_impact`` is ticked.
+    workflow running as it; new shortfalls block the save until confirmed ("Save anyway" posts
+    ``confirm_impact``).
     """
 
     actor: Any = None  # the signed-in admin, set by the ModelAdmin

@@ -41,6 +41,7 @@ __all__ = [
     "role_create",
     "role_delete",
     "role_grants",
+    "role_key_for",
     "role_scope_add",
     "role_scope_remove",
     "role_set_permissions",
@@ -163,9 +164,9 @@ def roles_sync_builtin() -> list[AdminRole]:
     return roles
 
 
-@transaction.atomic
-def role_create(*, name: str, based_on: AdminRole | None, actor: ActorLike, description: str = "") -> AdminRole:
-    """Create a custom role — a copy of ``based_on``'s permissions when given — with its own principal."""
+def role_key_for(name: str) -> str:
+    """The key a new role named ``name`` would get; ``ValidationError`` (on ``name``) when the
+    name, the key or the key's run-as account name is taken or empty."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "This field is required."})
@@ -174,6 +175,17 @@ def role_create(*, name: str, based_on: AdminRole | None, actor: ActorLike, desc
     key = slugify(name)[:64]
     if not key or AdminRole.objects.filter(key=key).exists():
         raise ValidationError({"name": "Choose a name that gives a new, non-empty key."})
+    principal_name = f"{PRINCIPAL_PREFIX}{key}"[:150]
+    if get_user_model().objects.filter(username__iexact=principal_name).exists():
+        raise ValidationError({"name": f"The run-as account name {principal_name} is taken; choose another name."})
+    return key
+
+
+@transaction.atomic
+def role_create(*, name: str, based_on: AdminRole | None, actor: ActorLike, description: str = "") -> AdminRole:
+    """Create a custom role — a copy of ``based_on``'s permissions when given — with its own principal."""
+    name = name.strip()
+    key = role_key_for(name)
     copied = list(based_on.group.permissions.select_related("content_type")) if based_on is not None else []
     codes = {_code(p) for p in copied}
     refuse_beyond_actor(codes, actor, "based_on")

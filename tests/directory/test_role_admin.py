@@ -337,3 +337,18 @@ def test_the_admin_is_branded_and_has_one_place_for_roles(billing_client):
     assert billing_client.get("/admin/auth/group/").status_code == 404
     names = {model["name"] for app in index.context["app_list"] for model in app["models"]}
     assert {"Admin accounts", "Admin roles", "Users"} <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("help desk", "A role with this name already exists."),
+        ("!!!", "Choose a name that gives a new, non-empty key."),
+        ("Sales", "The run-as account name runas-sales is taken; choose another name."),
+    ],
+)
+def test_a_new_roles_name_is_checked_on_the_form(billing_client, make_admin, name, error):
+    make_admin("runas-sales")  # an old account holding the name the role's principal would take
+    response = billing_client.post(ADD_URL, {"name": name, "description": "", "based_on": ""})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["name"] == [error]
