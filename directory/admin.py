@@ -20,11 +20,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
-from directory import role_services, services
+from directory import services
 from directory.choices import ActorType, ResourceType
 from directory.event_types import EVENT_TYPES
 from directory.models import (
-    AdminRole,
     Command,
     CommandRun,
     Connection,
@@ -462,14 +461,15 @@ class ActorTypeFilter(_RegistryFilter):
 class DirectoryEventAdmin(admin.ModelAdmin):
     """The event log (Directory Insights): read-only, filterable by type, resource, actor and date."""
 
+    # Who did what to what first: the actor is what an admin reads the log for, and the columns
+    # after it scroll out of view on a narrow screen (the type names the resource's kind).
     list_display = (
         "occurred_at",
         "type",
-        "resource_type",
         "resource_name",
         "related_name",
+        "by",
         "actor_type",
-        "actor_name",
         "depth",
         "dispatched_at",
     )
@@ -478,6 +478,10 @@ class DirectoryEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     readonly_fields = [f.name for f in DirectoryEvent._meta.fields]
     show_full_result_count = False  # a second COUNT(*) over the whole log on every filtered page
+
+    @admin.display(description="By", ordering="actor_name")
+    def by(self, obj: DirectoryEvent) -> str:
+        return obj.actor_name or obj.get_actor_type_display()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -489,67 +493,16 @@ class DirectoryEventAdmin(admin.ModelAdmin):
         return False
 
 
-class AdminRoleForm(forms.ModelForm):
-    """Create a custom role from a built-in one; edit its model permissions."""
+# Keyflow's admin: its name, "View site" and the header's builder link lead to the builder pages.
+admin.site.site_header = "Keyflow administration"
+admin.site.site_title = "Keyflow administration"
+admin.site.index_title = "Directory, admin roles and admin accounts"
+admin.site.site_url = "/workflows/"
 
-    name = forms.CharField(max_length=150)
+# Roles have one place, Admin roles; their auth groups are an implementation detail.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
-    class Meta:
-        model = AdminRole
-        fields = ("name", "description", "based_on")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # A built-in role opens view-only, with every field read-only and so absent here.
-        if "based_on" in self.fields:
-            self.fields["based_on"].queryset = AdminRole.objects.filter(is_builtin=True)
-        if self.instance.pk and "name" in self.fields:
-            self.fields["name"].initial = self.instance.group.name
-
-    def clean_name(self) -> str:
-        """Role names are auth group names, unique; say so instead of failing the save."""
-        name = self.cleaned_data["name"]
-        others = Group.objects.filter(name=name)
-        if self.instance.pk:
-            others = others.exclude(pk=self.instance.group_id)
-        if others.exists():
-            raise ValidationError("A role with this name already exists.")
-        return name
-
-
-@admin.register(AdminRole)
-class AdminRoleAdmin(admin.ModelAdmin):
-    """Built-in roles are read-only; custom roles start from a built-in role's permissions."""
-
-    form = AdminRoleForm
-    list_display = ("name", "key", "is_builtin", "based_on", "description")
-    list_filter = ("is_builtin",)
-    readonly_fields = ("key", "is_builtin", "principal")
-
-    def has_change_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
-        if obj is not None and obj.is_builtin:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
-        if obj is not None and obj.is_builtin:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: AdminRole, form: forms.ModelForm, change: bool) -> None:
-        if change:
-            obj.group.name = form.cleaned_data["name"]
-            obj.group.save(update_fields=["name"])
-            obj.save()
-            return
-        role = role_services.role_create(
-            name=form.cleaned_data["name"],
-            based_on=form.cleaned_data.get("based_on"),
-            description=form.cleaned_data.get("description", ""),
-            actor=request.user,
-        )
-        _adopt(obj, role)
-
-
-# Admin accounts (Django auth users) with one role each; imported here so autodiscover finds it.
-from directory import admin_accounts  # noqa: E402, F401
+# Admin roles, and admin accounts (Django auth users) with one role each; imported here so
+# that autodiscover finds them.
+from directory import admin_accounts, role_admin  # noqa: E402, F401
