@@ -74,12 +74,6 @@ def test_saving_a_workflow_counts_the_scope(world):
     assert check_run_as(SUSPEND_INPUT, world["role"]).problems == []
 
 
-@pytest.mark.xfail(
-    reason="needs the run-time check to consult member scopes: workflows.permissions.principal_has_perm must "
-    "return directory.scopes.member_scope_allows(principal, perm, obj) where it now returns False for an object "
-    "guardian refuses (lead's file; remove this marker once it does)",
-    strict=True,
-)
 def test_a_workflow_running_as_the_scoped_role_suspends_inside_the_group_only(world, billing_admin):
     from executions.tasks import run_execution
     from workflows.services import workflow_create, workflow_run
