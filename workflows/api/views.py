@@ -33,6 +33,7 @@ from workflows.api import serializers
 from workflows.api.filters import WorkflowFilter
 from workflows.api.permissions import WorkflowPermissionsMixin
 from workflows.dsl import load_schema
+from workflows.dsl.limits import document_limit_problems
 from workflows.models import Workflow
 from workflows.operators import all_operators
 from workflows.run_as import narrowest_builtin_role
@@ -213,7 +214,8 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         description=(
             "Returns every problem with its path — the same check saving does — plus the narrowest "
             "built-in role that covers the workflow's actions and warnings about the chosen role. "
-            "A definition with problems is still a 200: `valid` is false."
+            "A definition with problems is still a 200: `valid` is false. A definition past the size "
+            "limits (bytes, nesting, tasks: see `x-keyflow-limits` in the DSL schema) is a 400."
         ),
         request=serializers.ValidateInputSerializer,
         responses=serializers.ValidationResultSerializer,
@@ -223,6 +225,9 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         body = serializers.ValidateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         definition = body.validated_data["definition"]
+        too_big = document_limit_problems(definition)
+        if too_big:  # refused outright, as saving would: nothing else is checked
+            raise InvalidInput.from_problems("definition", too_big)
         role = body.validated_data.get("run_as")
         problems, report = workflow_check(definition=definition, run_as=role)
         if role is None:
