@@ -19,7 +19,17 @@ class StepRunSerializer(serializers.ModelSerializer):
     """One step of an execution, in run order (``sequence``)."""
 
     input = AnyJSONField(read_only=True, allow_null=True, help_text="Rendered params, secrets redacted.")
-    output = AnyJSONField(read_only=True, allow_null=True, help_text="The action's output (see output_truncated).")
+    output = AnyJSONField(
+        read_only=True, allow_null=True, help_text="The action's output (see output_truncated), secrets redacted."
+    )
+
+    def to_representation(self, instance: StepRun) -> dict:
+        """Inputs are stored redacted; outputs are stored whole (later steps read them) and shown
+        redacted, under the same rule."""
+        data = super().to_representation(instance)
+        data["input"] = redact(data.get("input"))
+        data["output"] = redact(data.get("output"))
+        return data
 
     class Meta:
         model = StepRun
