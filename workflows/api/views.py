@@ -19,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -69,7 +70,11 @@ def invalid_workflow(exc: WorkflowInvalid, document_field: str = "definition") -
 
 
 def _run_refused(exc: WorkflowInvalid) -> Exception:
-    """A refused run: the workflow's state (409) or the input (400, with input paths)."""
+    """A refused run: the caller's rights (403), the workflow's state (409) or the input (400, with
+    input paths)."""
+    role = [p for p in exc.problems if p.path == "run_as"]
+    if role:
+        return PermissionDenied(" ".join(p.message for p in role))
     state = [p for p in exc.problems if p.path == "workflow"]
     if state:
         return Conflict(" ".join(p.message for p in state), code="not_runnable")
@@ -185,7 +190,10 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         return self.get_paginated_response(serializers.WorkflowVersionSerializer(page, many=True).data)
 
     def _set_enabled(self, enabled: bool) -> Response:
-        workflow = workflow_set_enabled(workflow=self.get_object(), enabled=enabled, actor=self.request.user)
+        try:
+            workflow = workflow_set_enabled(workflow=self.get_object(), enabled=enabled, actor=self.request.user)
+        except WorkflowInvalid as exc:  # the run-as role holds permissions the caller lacks
+            raise PermissionDenied(" ".join(p.message for p in exc.problems)) from exc
         return Response(serializers.WorkflowSerializer(self.get_queryset().get(pk=workflow.pk)).data)
 
     @extend_schema(
