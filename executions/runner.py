@@ -46,12 +46,12 @@ from executions.errors import (
 )
 from executions.models import Execution, StepRun
 from executions.progress import note_progress
-from executions.recording import ValueTooLarge, redact, stored_output, to_json_safe
+from executions.recording import OutputTooLarge, redact, stored_output, to_json_safe
 from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError, Waiting
 from workflows.actions.registry import get_action
 from workflows.conditions import is_true
 from workflows.durations import DurationError, parse_duration, parse_time
-from workflows.expressions import ExpressionError, render_value
+from workflows.expressions import ExpressionError, ExpressionTimeout, render_budget, render_value
 
 logger = logging.getLogger("keyflow.runner")
 
@@ -239,15 +239,31 @@ class Runner:
 
     def _condition(self, condition: Any, scope: Scope, path: str) -> bool:
         try:
-            return is_true(condition, scope, membership=self.membership)
+            return self._bounded(lambda: is_true(condition, scope, membership=self.membership))
         except ExpressionError as exc:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _render(self, value: Any, scope: Scope, path: str) -> Any:
         try:
-            return render_value(value, scope)
+            return self._bounded(lambda: render_value(value, scope))
         except ExpressionError as exc:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
+
+    def _bounded(self, render: Callable[[], Any]) -> Any:
+        """Render within the expression bounds (``workflows.bounds``) without holding the write lock
+        for long: inside an open group a render may use only what is left of the group's time; one
+        that needs longer commits the group and starts again with no transaction open (expressions
+        have no side effects, so rendering twice is safe)."""
+        left = self.group.remaining()
+        if left > 0:
+            try:
+                with render_budget(timeout=left):
+                    return render()
+            except ExpressionTimeout:
+                pass
+        self._commit_group()
+        with render_budget():
+            return render()
 
     def _check_stop(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
         """Stop before a step if the claim was lost, or if someone cancelled the execution (read once
@@ -281,7 +297,7 @@ class Runner:
             attempt += 1
             try:
                 params = None
-                params = render_value(task.get("with", {}), scope)
+                params = self._bounded(lambda: render_value(task.get("with", {}), scope))
                 ctx = replace(
                     self.ctx,
                     deadline=time.monotonic() + timeout,
@@ -320,7 +336,7 @@ class Runner:
                 raise
             except ExpressionError as exc:
                 message, retryable = f"{where.path}.with: {exc.message}", False
-            except (StepRolledBack, ValueTooLarge) as exc:
+            except (StepRolledBack, OutputTooLarge) as exc:
                 message, retryable = str(exc), False
             except (ActionError, StepTimedOut, OperationalError) as exc:
                 message = getattr(exc, "message", None) or str(exc)
@@ -393,7 +409,7 @@ class Runner:
             )
         except ExecutionStopped:
             raise
-        except (ActionError, StepTimedOut, StepRolledBack, ValueTooLarge, OperationalError) as exc:
+        except (ActionError, StepTimedOut, StepRolledBack, OutputTooLarge, OperationalError) as exc:
             message = getattr(exc, "message", None) or str(exc)
         except Exception as exc:
             logger.exception("step %s of execution %s raised on resume", where.path, self.execution.pk)
@@ -516,7 +532,7 @@ class Runner:
                 record = self._record(
                     name, "for", task, where, StepStatus.RUNNING, output={"count": len(items), "items": items}
                 )
-            except ValueTooLarge as exc:
+            except OutputTooLarge as exc:
                 raise ExecutionFailed(f"{where.path}.for.in: the items are too large to run: {exc}") from exc
         variable = loop["each"]
         with self._container(record):

@@ -15,6 +15,11 @@ so it reports everything at once rather than the first thing it trips on. Two pa
 
 The walk is tolerant: whatever the shape pass rejected is skipped, so a broken part of the
 document does not hide the problems of the rest.
+
+Both passes recurse and grow with the document, so before either a document past the limits of
+``workflows.dsl.limits`` (size, nesting, tasks) is refused with that problem alone; each
+expression's length and depth are checked before it is parsed, and statements (``{% %}``) are
+refused with their path.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from directory.event_types import EVENT_TYPES
 from workflows.actions.base import Action
 from workflows.actions.registry import all_actions, get_action
 from workflows.conditions import validate_condition
+from workflows.dsl.limits import document_limit_problems, document_limits
 from workflows.dsl.problems import Problem
 from workflows.durations import DurationError, parse_duration, parse_time
 from workflows.expressions import (
@@ -44,6 +50,7 @@ from workflows.expressions import (
     RESERVED_NAMES,
     SCOPE_NAMES,
     check_syntax,
+    expression_limit_problem,
     is_single_expression,
     is_template,
     iter_templates,
@@ -71,9 +78,22 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+def _published_schema() -> dict[str, Any]:
+    """The schema with the limits in force (settings may change them, so not cached)."""
+    from workflows.bounds import expression_depth_limit, expression_length_limit
+
+    schema = json.loads(json.dumps(_schema()))
+    limits = {name.removeprefix("KEYFLOW_").lower(): value for name, value in document_limits().items()}
+    limits["max_expression_length"] = expression_length_limit()
+    limits["max_expression_depth"] = expression_depth_limit()
+    schema["x-keyflow-limits"] = limits
+    return schema
+
+
 def load_schema() -> dict[str, Any]:
-    """The DSL's JSON Schema as published by the API (a fresh copy; callers may change it)."""
-    return json.loads(json.dumps(_schema()))
+    """The DSL's JSON Schema as published by the API, with ``x-keyflow-limits`` (a fresh copy;
+    callers may change it)."""
+    return _published_schema()
 
 
 @functools.cache
@@ -343,6 +363,9 @@ class _Walker:
     # expressions and conditions
 
     def check_source(self, path: str, source: str, scope: _Scope) -> list[Problem]:
+        limit = expression_limit_problem(source)
+        if limit:
+            return [Problem(path, limit)]
         message = check_syntax(source)
         if message:
             return [Problem(path, f"expression does not parse: {message}")]
@@ -592,6 +615,9 @@ def validate_definition(doc: Any, *, now: dt.datetime | None = None) -> list[Pro
     """
     if not isinstance(doc, dict):
         return [Problem("", "a workflow definition must be a JSON object")]
+    too_big = document_limit_problems(doc)
+    if too_big:
+        return too_big
     walker = _Walker(doc, now or dt.datetime.now(dt.UTC))
     walker.walk()
     unique = dict.fromkeys([*_shape_problems(doc), *walker.problems])
