@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-e2e lint format bench migrate seed clean
+.PHONY: run test test-e2e test-django6 lint format bench migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keyflow needs Python 3.11+")'
@@ -45,6 +45,10 @@ test: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
+# The suite on Django 6.0 in a venv of its own (.venv-django6); skips with a message without Python 3.12+.
+test-django6:
+	bash .ci/django6.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,4 +63,4 @@ bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-django6 var/*.sqlite3* .pytest_cache .ruff_cache
