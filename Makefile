@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-e2e lint format bench migrate seed clean
+.PHONY: run test test-e2e test-django6 lint format bench migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keyflow needs Python 3.11+")'
@@ -23,16 +23,19 @@ migrate: $(STAMP)
 seed: migrate
 	$(BIN)/python manage.py seed_demo --once
 
-# Web server and one worker in the foreground; Ctrl-C stops both.
-# The worker runs in its own session so that only the trap signals it, once: a SIGTERM sent
-# to the whole process group (timeout, systemd, CI cancelling a job) also reaches qcluster's
-# sentinel and workers, which die at once, and the cluster's parent then hangs forever.
+# Web server and one worker in the foreground; Ctrl-C stops both. The worker is `manage.py worker`:
+# qcluster under Keyflow's supervisor, which restarts it when it hangs (executions/supervisor.py).
+# The worker runs in its own session so that only the trap signals it, once: a signal sent to the
+# whole process group (Ctrl-C, timeout, CI cancelling a job) would reach it a second time, and a
+# second signal cuts its graceful stop short. (The supervisor keeps qcluster in a session of its own
+# in turn: a group-wide SIGTERM that reached qcluster's sentinel and workers would kill them at once
+# and leave the cluster's parent hanging.)
 # os.setsid() rather than setsid(1), which macOS lacks. HUP: closing the terminal stops it too.
 run: seed
 	@echo "Keyflow on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)  — Ctrl-C stops the server and the worker"
 	@DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; export DJANGO_DEBUG; \
 	$(BIN)/python -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
-		$(BIN)/python manage.py qcluster & QPID=$$!; \
+		$(BIN)/python manage.py worker & QPID=$$!; \
 	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT HUP INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
@@ -41,6 +44,10 @@ test: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+# The suite on Django 6.0 in a venv of its own (.venv-django6); skips with a message without Python 3.12+.
+test-django6:
+	bash .ci/django6.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -56,4 +63,4 @@ bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-django6 var/*.sqlite3* .pytest_cache .ruff_cache

@@ -66,3 +66,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_header_pair(name: str) -> tuple[str, str] | None:
+    """A header and the value that marks a request, ``X-Forwarded-Proto: https``, as Django's
+    ``SECURE_PROXY_SSL_HEADER`` wants it (``("HTTP_X_FORWARDED_PROTO", "https")``); None when unset."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    header, separator, expected = value.partition(":")
+    header, expected = header.strip(), expected.strip()
+    if not separator or not header or not expected or " " in header:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must look like 'X-Forwarded-Proto: https', got {value!r}"
+        )
+    meta = header.upper().replace("-", "_")
+    return (meta if meta.startswith("HTTP_") else f"HTTP_{meta}", expected)

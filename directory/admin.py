@@ -8,6 +8,7 @@ by ``ActorMiddleware``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,13 +19,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 from guardian.admin import GuardedModelAdmin
 
-from directory import role_services, services
+from directory import services
 from directory.choices import ActorType, ResourceType
 from directory.event_types import EVENT_TYPES
 from directory.models import (
-    AdminRole,
     Command,
     CommandRun,
     Connection,
@@ -36,6 +37,7 @@ from directory.models import (
     User,
     UserGroup,
 )
+from directory.redaction import redact, redact_changes, restore_redacted
 
 
 def _adopt(obj: models.Model, saved: models.Model) -> None:
@@ -65,10 +67,50 @@ class ServiceAdmin(GuardedModelAdmin):
         names = {f.name for f in self.model._meta.concrete_fields}
         return {k: v for k, v in form.cleaned_data.items() if k in names}
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """Custom attributes are shown with secret-looking values as ``***`` (``directory.redaction``);
+        saving puts the stored values back under any ``***`` left as it was."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "attributes" not in form.base_fields:
+            return form
+
+        class RedactedAttributesForm(form):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if "attributes" in self.initial:
+                    self.initial["attributes"] = redact(self.initial["attributes"])
+
+        return RedactedAttributesForm
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fields = list(super().get_fields(request, obj))
+        if self._attributes_read_only(request, obj) and "attributes" in fields:
+            fields = [f for f in fields if f != "redacted_attributes"]
+            fields[fields.index("attributes")] = "redacted_attributes"
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if self._attributes_read_only(request, obj):
+            readonly += ("redacted_attributes",)
+        return readonly
+
+    def _attributes_read_only(self, request: HttpRequest, obj: Any) -> bool:
+        """A view-only page shows model fields as they are stored: attributes get their own display."""
+        has_attributes = any(f.name == "attributes" for f in self.model._meta.concrete_fields)
+        return has_attributes and obj is not None and not self.has_change_permission(request, obj)
+
+    @admin.display(description="attributes")
+    def redacted_attributes(self, obj: models.Model) -> str:
+        return _as_json(redact(getattr(obj, "attributes", None)))
+
     def save_model(self, request: HttpRequest, obj: models.Model, form: forms.ModelForm, change: bool) -> None:
         try:
             if change:
                 changed = {k: v for k, v in self._concrete_fields(form).items() if k in form.changed_data}
+                if "attributes" in changed:
+                    stored = type(obj).objects.filter(pk=obj.pk).values_list("attributes", flat=True).first()
+                    changed["attributes"] = restore_redacted(changed["attributes"], stored)
                 if self.patches_attributes and "attributes" in changed:
                     changed["attributes"] = _attributes_patch(form.initial.get("attributes"), changed["attributes"])
                 saved = type(self).update_service(**{self.instance_arg: obj}, actor=request.user, **changed)
@@ -85,6 +127,11 @@ class ServiceAdmin(GuardedModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _as_json(value: Any) -> str:
+    """A JSON value for a read-only admin page."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 def _attributes_patch(stored: Any, edited: Any) -> dict[str, Any]:
@@ -462,22 +509,30 @@ class ActorTypeFilter(_RegistryFilter):
 class DirectoryEventAdmin(admin.ModelAdmin):
     """The event log (Directory Insights): read-only, filterable by type, resource, actor and date."""
 
+    # Who did what to what first: the actor is what an admin reads the log for, and the columns
+    # after it scroll out of view on a narrow screen (the type names the resource's kind).
     list_display = (
         "occurred_at",
         "type",
-        "resource_type",
         "resource_name",
         "related_name",
+        "by",
         "actor_type",
-        "actor_name",
         "depth",
         "dispatched_at",
     )
     list_filter = (EventTypeFilter, ResourceTypeFilter, ActorTypeFilter, "occurred_at")
     search_fields = ("resource_name", "resource_id", "related_name", "actor_name", "actor_id")
     date_hierarchy = "occurred_at"
-    readonly_fields = [f.name for f in DirectoryEvent._meta.fields]
+    fields = readonly_fields = [
+        {"changes": "redacted_changes", "snapshot": "redacted_snapshot"}.get(f.name, f.name)
+        for f in DirectoryEvent._meta.fields
+    ]
     show_full_result_count = False  # a second COUNT(*) over the whole log on every filtered page
+
+    @admin.display(description="By", ordering="actor_name")
+    def by(self, obj: DirectoryEvent) -> str:
+        return obj.actor_name or obj.get_actor_type_display()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -488,68 +543,26 @@ class DirectoryEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="changes")
+    def redacted_changes(self, obj: DirectoryEvent) -> str:
+        """Events are stored redacted; older ones are redacted here."""
+        return _as_json(redact_changes(obj.changes))
 
-class AdminRoleForm(forms.ModelForm):
-    """Create a custom role from a built-in one; edit its model permissions."""
-
-    name = forms.CharField(max_length=150)
-
-    class Meta:
-        model = AdminRole
-        fields = ("name", "description", "based_on")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # A built-in role opens view-only, with every field read-only and so absent here.
-        if "based_on" in self.fields:
-            self.fields["based_on"].queryset = AdminRole.objects.filter(is_builtin=True)
-        if self.instance.pk and "name" in self.fields:
-            self.fields["name"].initial = self.instance.group.name
-
-    def clean_name(self) -> str:
-        """Role names are auth group names, unique; say so instead of failing the save."""
-        name = self.cleaned_data["name"]
-        others = Group.objects.filter(name=name)
-        if self.instance.pk:
-            others = others.exclude(pk=self.instance.group_id)
-        if others.exists():
-            raise ValidationError("A role with this name already exists.")
-        return name
+    @admin.display(description="snapshot")
+    def redacted_snapshot(self, obj: DirectoryEvent) -> str:
+        return _as_json(redact(obj.snapshot))
 
 
-@admin.register(AdminRole)
-class AdminRoleAdmin(admin.ModelAdmin):
-    """Built-in roles are read-only; custom roles start from a built-in role's permissions."""
+# Keyflow's admin: its name, "View site" and the header's builder link lead to the builder pages.
+admin.site.site_header = "Keyflow administration"
+admin.site.site_title = "Keyflow administration"
+admin.site.index_title = "Directory, admin roles and admin accounts"
+admin.site.site_url = "/workflows/"
 
-    form = AdminRoleForm
-    list_display = ("name", "key", "is_builtin", "based_on", "description")
-    list_filter = ("is_builtin",)
-    readonly_fields = ("key", "is_builtin", "principal")
+# Roles have one place, Admin roles; their auth groups are an implementation detail.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
-    def has_change_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
-        if obj is not None and obj.is_builtin:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: AdminRole | None = None) -> bool:
-        if obj is not None and obj.is_builtin:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: AdminRole, form: forms.ModelForm, change: bool) -> None:
-        if change:
-            obj.group.name = form.cleaned_data["name"]
-            obj.group.save(update_fields=["name"])
-            obj.save()
-            return
-        role = role_services.role_create(
-            name=form.cleaned_data["name"],
-            based_on=form.cleaned_data.get("based_on"),
-            description=form.cleaned_data.get("description", ""),
-            actor=request.user,
-        )
-        _adopt(obj, role)
-
-
-# Admin accounts (Django auth users) with one role each; imported here so autodiscover finds it.
-from directory import admin_accounts  # noqa: E402, F401
+# Admin roles, and admin accounts (Django auth users) with one role each; imported here so
+# that autodiscover finds them.
+from directory import admin_accounts, role_admin  # noqa: E402, F401

@@ -84,3 +84,5 @@ class ResourceType(models.TextChoices):
     COMMAND = "command", "Command"
     COMMAND_RUN = "command_run", "Command run"
     NOTIFICATION_CHANNEL = "notification_channel", "Notification channel"
+    ADMIN_ROLE = "admin_role", "Admin role"
+    ADMIN_ACCOUNT = "admin_account", "Admin account"

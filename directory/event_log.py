@@ -19,6 +19,7 @@ from django.utils import timezone
 from directory.actors import current_actor
 from directory.event_types import get_event_type
 from directory.models import DirectoryEvent
+from directory.redaction import redact, redact_changes
 
 # Sent after the transaction that wrote events commits, with ``event_ids``.
 events_committed = django.dispatch.Signal()
@@ -44,7 +45,9 @@ def _name_of(obj: models.Model | None) -> str:
 
 
 def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
-    """Write events in the current transaction, attributed to the current actor."""
+    """Write events in the current transaction, attributed to the current actor. Secret-looking values
+    in ``changes`` and ``snapshot`` (a user's ``attributes.api_token``) are stored as ``***``: the log
+    is read by every admin who may view events, and outlives the objects."""
     actor = current_actor()
     now = timezone.now()
     rows = []
@@ -64,8 +67,8 @@ def record_events(pending: Iterable[PendingEvent]) -> list[DirectoryEvent]:
                 related_type=item.related_type,
                 related_id=str(item.related.pk) if item.related is not None else "",
                 related_name=_name_of(item.related),
-                changes=item.changes,
-                snapshot=item.snapshot,
+                changes=redact_changes(item.changes),
+                snapshot=redact(item.snapshot),
                 caused_by_execution_id=actor.execution_id,
                 depth=actor.depth,
             )

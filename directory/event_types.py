@@ -96,3 +96,18 @@ register(
     "A command run on a device finished (succeeded, failed or timed out).",
     ("command_run", "command", "device"),
 )
+
+# Who gave whom which access: changes to admin roles and admin accounts, with their actor.
+_R, _A = ResourceType.ADMIN_ROLE, ResourceType.ADMIN_ACCOUNT
+register("admin_role.created", _R, "A custom admin role was created (the snapshot lists its permissions).", ())
+register("admin_role.updated", _R, "A custom admin role's name or description changed.", ())
+register("admin_role.permission_granted", _R, "A custom admin role was given a permission everywhere.", ())
+register("admin_role.permission_revoked", _R, "A custom admin role lost a permission.", ())
+register("admin_role.scope_added", _R, "A custom admin role was given a permission on some objects only.", ())
+register("admin_role.scope_removed", _R, "A custom admin role lost a permission on some objects.", ())
+register("admin_role.deleted", _R, "A custom admin role was deleted; the event keeps a snapshot.", ())
+register("admin_account.created", _A, "An admin account was created.", ())
+register("admin_account.updated", _A, "An admin account's name, email or access flags changed.", ())
+register("admin_account.role_changed", _A, "An admin account was given another role, or none.", ())
+register("admin_account.password_changed", _A, "An admin account's password was set, or password sign-in disabled.", ())
+register("admin_account.deleted", _A, "An admin account was deleted; the event keeps a snapshot.", ())

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import User as AuthUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -293,6 +294,43 @@ class AdminRole(models.Model):
     @property
     def name(self) -> str:
         return self.group.name
+
+
+class RoleMemberScope(models.Model):
+    """A permission a custom role holds on the members of one user group only.
+
+    Guardian grants a permission on one object; "may suspend the users of Sales" has to follow
+    membership, so it is stored here and resolved when checked (``directory.scopes``): a user
+    who joins or leaves the group is in or out of scope at once, with nothing to keep in sync.
+    """
+
+    role = models.ForeignKey(AdminRole, on_delete=models.CASCADE, related_name="member_scopes")
+    permission = models.ForeignKey(Permission, on_delete=models.CASCADE, related_name="+")
+    user_group = models.ForeignKey(UserGroup, on_delete=models.CASCADE, related_name="role_scopes")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "user_group__name", "permission__codename"]
+        verbose_name = "role scope"
+        constraints = [
+            models.UniqueConstraint(fields=["role", "permission", "user_group"], name="role_member_scope_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.permission.codename} on users in {self.user_group.name}"
+
+
+class AdminAccount(AuthUser):
+    """A person who signs in to Keyflow's admin, as opposed to a directory ``User``.
+
+    A proxy of Django's auth user, so the admin can list accounts under their own name. Who may
+    manage them stays ``auth.*_user`` (the built-in role table's), hence no permissions of its own.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "admin account"
+        default_permissions = ()
 
 
 class DirectoryEvent(models.Model):

@@ -2,12 +2,19 @@
 
 Webhook URLs carry their own credentials (a Slack or Teams incoming-webhook URL is a bearer
 secret), so they are stored encrypted and never rendered back to a form or an API response.
+
+The key is ``KEYFLOW_SECRETS_KEY``, else one derived from ``SECRET_KEY`` (see ``config/keys.py``:
+never the public development key outside DEBUG). Installs that ran on the development key before
+it was refused have secrets encrypted under a key anyone can derive: those still decrypt (with a
+warning in the log) so nothing breaks on upgrade, and ``manage.py reencrypt_secrets`` encrypts
+them again under the configured key.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +22,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from config.keys import DEVELOPMENT_SECRET_KEY
+
+logger = logging.getLogger("keyflow.secrets")
 
 _PREFIX = "fernet:"
 
@@ -48,9 +59,23 @@ def decrypt(stored: str) -> str:
         return ""
     if not stored.startswith(_PREFIX):
         raise ValueError("Stored secret is not encrypted")
+    token = stored[len(_PREFIX) :].encode()
+    current = get_fernet()
     try:
-        return get_fernet().decrypt(stored[len(_PREFIX) :].encode()).decode()
+        return current.decrypt(token).decode()
     except InvalidToken as exc:
+        legacy = _fernet("", DEVELOPMENT_SECRET_KEY)
+        if legacy is not current:
+            try:
+                plaintext = legacy.decrypt(token).decode()
+            except InvalidToken:
+                pass
+            else:
+                logger.warning(
+                    "a stored secret is encrypted under the public development key; "
+                    "run 'manage.py reencrypt_secrets' to encrypt it under the configured key"
+                )
+                return plaintext
         raise ValueError("Stored secret cannot be decrypted with the configured key") from exc
 
 

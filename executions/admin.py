@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from directory.redaction import redact
 from executions.models import Execution, StepRun
 from executions.services import execution_cancel
 from workflows.access import can_cancel_executions
@@ -25,14 +28,26 @@ class StepRunInline(admin.TabularInline):
         return False
 
 
+def _as_json(value: Any) -> str:
+    """A JSON value for a read-only admin page, secrets redacted (``directory.redaction``)."""
+    return format_html("<pre>{}</pre>", json.dumps(redact(value), indent=2, ensure_ascii=False, default=str))
+
+
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin):
+    """Read-only history. The run's input is shown redacted, as the API shows it: Read Only and
+    Manager admins may open this page."""
+
     list_display = ("id", "workflow", "trigger_kind", "status", "queued_at", "started_at", "finished_at")
     list_filter = ("status", "trigger_kind", "workflow")
     date_hierarchy = "queued_at"
     inlines = [StepRunInline]
-    readonly_fields = [f.name for f in Execution._meta.fields]
+    fields = readonly_fields = [f.name if f.name != "input" else "redacted_input" for f in Execution._meta.fields]
     actions = ("cancel",)
+
+    @admin.display(description="input")
+    def redacted_input(self, obj: Execution) -> str:
+        return _as_json(obj.input)
 
     @admin.action(description="Cancel selected executions", permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -35,8 +35,13 @@ class ExecutionsConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(_ensure_sweeper, sender=self, dispatch_uid="keyflow-sweeper-schedule")
 
-        from django_q.signals import post_spawn
+        from django_q.signals import post_execute, post_spawn, pre_execute
 
+        from executions.progress import on_task_signal
         from executions.worker_gc import tune_worker_gc
 
         post_spawn.connect(tune_worker_gc, dispatch_uid="keyflow-worker-gc")
+        # The supervisor's progress stamp: a task starting, a result saved. (Not a worker spawned:
+        # the sentinel replacing killed workers over and over is no progress.)
+        pre_execute.connect(on_task_signal, dispatch_uid="keyflow-progress-pre-execute")
+        post_execute.connect(on_task_signal, dispatch_uid="keyflow-progress-post-execute")

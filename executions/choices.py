@@ -6,6 +6,8 @@ from django.db import models
 class ExecutionStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    # Paused by a wait or a device command's result, holding no worker; ``wake_at`` says until when.
+    WAITING = "waiting", "Waiting"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -25,6 +27,8 @@ class TriggerKind(models.TextChoices):
 class StepStatus(models.TextChoices):
     # A switch or loop whose tasks are still running (its record keeps the route it took).
     RUNNING = "running", "Running"
+    # A wait, or an action waiting for a result (a device command), while its execution is paused.
+    WAITING = "waiting", "Waiting"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"

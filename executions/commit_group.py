@@ -57,6 +57,12 @@ class CommitGroup:
             self._stack, self._started = stack, time.monotonic()
             self.generation += 1
 
+    def remaining(self) -> float:
+        """Seconds the open group may still run (0 when none is open or its budget is spent)."""
+        if not self.is_open:
+            return 0.0
+        return max(0.0, self.budget - (time.monotonic() - self._started))
+
     def spent(self) -> bool:
         """Has the open group used its budget? (A budget of 0 commits before every step.)"""
         return self.is_open and time.monotonic() - self._started >= self.budget

@@ -15,6 +15,10 @@ class ExecutionFailed(ExecutionStopped):
     """A step failed (without ``on_error: continue``), a cap was hit, or an expression broke."""
 
 
+class ExecutionSuspended(ExecutionStopped):
+    """The execution waits (a ``wait`` task, a device command's result); it holds no worker until it wakes."""
+
+
 class ExecutionCancelled(ExecutionStopped):
     """Someone cancelled the execution; the runner stopped before the next step."""
 

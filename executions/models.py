@@ -45,6 +45,19 @@ class Execution(models.Model):
     )
     cancel_requested = models.BooleanField(default=False)
     run_count = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it")
+    recovered_count = models.PositiveIntegerField(
+        default=0, help_text="How many times the sweeper re-queued it after its worker was lost"
+    )
+    wake_at = models.DateTimeField(null=True, blank=True, help_text="While waiting: when it resumes at the latest")
+    waiting_on = models.ForeignKey(
+        "directory.CommandRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="waiting_executions",
+        db_index=False,
+        help_text="While waiting for a device command: the run whose result resumes it",
+    )
     queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -74,6 +87,9 @@ class Execution(models.Model):
             models.Index(fields=["event"], condition=Q(event__isnull=False), name="execution_event_idx"),
             models.Index(fields=["started_by"], condition=Q(started_by__isnull=False), name="execution_started_by_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat_idx"),
+            # The sweeper wakes waits that are due; a command's result wakes the runs waiting on it.
+            models.Index(fields=["wake_at"], condition=Q(status="waiting"), name="execution_waiting_idx"),
+            models.Index(fields=["waiting_on"], condition=Q(waiting_on__isnull=False), name="execution_waiting_on_idx"),
             # The queue: workers take the oldest queued execution (``executions.claims.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
             # it every take sorted all queued rows, and draining a backlog was quadratic.

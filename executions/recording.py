@@ -9,24 +9,13 @@ API and the pages show is a preview past ``KEYFLOW_MAX_OUTPUT_BYTES``.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.conf import settings
 
-REDACTED = "***"
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|webhook_url|signing_key|cookie)", re.I)
+from directory.redaction import redact  # the one rule: directory events apply it too
 
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
-    if isinstance(value, dict):
-        return {
-            k: (REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+__all__ = ["OutputTooLarge", "display_output", "redact", "stored_output", "to_json_safe"]
 
 
 def to_json_safe(value: Any) -> Any:
@@ -34,7 +23,7 @@ def to_json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-class ValueTooLarge(Exception):
+class OutputTooLarge(Exception):
     """A value to store is larger than ``KEYFLOW_MAX_VALUE_BYTES``."""
 
 
@@ -43,11 +32,11 @@ def _size(text: str) -> int:
 
 
 def stored_output(output: Any) -> Any:
-    """``output`` as stored and as later steps see it (a JSON round trip), or ``ValueTooLarge``."""
+    """``output`` as stored and as later steps see it (a JSON round trip), or ``OutputTooLarge``."""
     text = json.dumps(output, default=str)
     size, limit = _size(text), settings.KEYFLOW_MAX_VALUE_BYTES
     if size > limit:
-        raise ValueTooLarge(f"output of {size:,} bytes is larger than the {limit:,}-byte limit")
+        raise OutputTooLarge(f"output of {size:,} bytes is larger than the {limit:,}-byte limit")
     return json.loads(text)
 
 

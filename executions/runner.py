@@ -40,15 +40,18 @@ from executions.errors import (
     ExecutionCancelled,
     ExecutionFailed,
     ExecutionStopped,
+    ExecutionSuspended,
     StepRolledBack,
     StepTimedOut,
 )
 from executions.models import Execution, StepRun
-from executions.recording import ValueTooLarge, redact, stored_output, to_json_safe
-from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError
+from executions.progress import note_progress
+from executions.recording import OutputTooLarge, redact, stored_output, to_json_safe
+from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError, Waiting
 from workflows.actions.registry import get_action
 from workflows.conditions import is_true
-from workflows.expressions import ExpressionError, render_value
+from workflows.durations import DurationError, parse_duration, parse_time
+from workflows.expressions import ExpressionError, ExpressionTimeout, render_budget, render_value
 
 logger = logging.getLogger("keyflow.runner")
 
@@ -126,6 +129,12 @@ class Runner:
         self.group = group if group is not None else CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
         # The claim rides in the group's open transaction until it commits.
         self._claim_durable = not claim_in_group
+        # What was read in the group's current transaction: whether the execution was cancelled (the
+        # claim itself required it was not), and the run-as role's model permissions. No other writer
+        # can change either while a SQLite transaction holds the write lock; on PostgreSQL the group
+        # budget is 0, so each step has a transaction of its own.
+        self._read_in = self.group.generation if claim_in_group else -1
+        self._known_perms: dict[str, bool] = {}
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
@@ -160,17 +169,19 @@ class Runner:
         if a query outside any step's savepoint failed.
         """
         try:
-            if self.execution.run_count > settings.KEYFLOW_MAX_RUNS:
+            if self.execution.recovered_count >= settings.KEYFLOW_MAX_RECOVERIES:
                 return self._finish(
                     ExecutionStatus.FAILED,
-                    f"Stopped: its worker was lost {self.execution.run_count - 1} times before it could finish "
-                    f"(KEYFLOW_MAX_RUNS={settings.KEYFLOW_MAX_RUNS})",
+                    f"Stopped: its worker was lost {self.execution.recovered_count} times before it could finish "
+                    f"(KEYFLOW_MAX_RECOVERIES={settings.KEYFLOW_MAX_RECOVERIES})",
                 )
             try:
                 self.run_block(self.definition.get("do", []), Where("do", "do"), self.scope)
             except ClaimLost:
                 logger.warning("execution %s: claimed by another worker; stopping", self.execution.pk)
                 return None
+            except ExecutionSuspended:
+                return ExecutionStatus.WAITING
             except ExecutionCancelled as stop:
                 return self._finish(ExecutionStatus.CANCELLED, stop.message)
             except ExecutionStopped as stop:
@@ -193,6 +204,7 @@ class Runner:
 
     def _commit_group(self) -> None:
         if self.group.is_open:
+            self._known_perms = {}  # read again in the next transaction
             self._claim_durable = self.group.commit() or self._claim_durable
 
     def _open_group(self) -> None:
@@ -211,7 +223,11 @@ class Runner:
     def run_task(self, name: str, task: dict[str, Any], where: Where, scope: Scope) -> None:
         kind = _task_kind(task)
         prior = self.done.get(where.key)
-        if prior is not None and (kind == "call" or prior.status == StepStatus.SKIPPED):
+        if (
+            prior is not None
+            and prior.status != StepStatus.WAITING
+            and (kind in _LEAVES or prior.status == StepStatus.SKIPPED)
+        ):
             return  # committed before a restart: already in scope, never run twice
         if prior is None:
             self._open_group()
@@ -223,20 +239,40 @@ class Runner:
 
     def _condition(self, condition: Any, scope: Scope, path: str) -> bool:
         try:
-            return is_true(condition, scope, membership=self.membership)
+            return self._bounded(lambda: is_true(condition, scope, membership=self.membership))
         except ExpressionError as exc:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
     def _render(self, value: Any, scope: Scope, path: str) -> Any:
         try:
-            return render_value(value, scope)
+            return self._bounded(lambda: render_value(value, scope))
         except ExpressionError as exc:
             raise ExecutionFailed(f"{path}: {exc.message}") from exc
 
+    def _bounded(self, render: Callable[[], Any]) -> Any:
+        """Render within the expression bounds (``workflows.bounds``) without holding the write lock
+        for long: inside an open group a render may use only what is left of the group's time; one
+        that needs longer commits the group and starts again with no transaction open (expressions
+        have no side effects, so rendering twice is safe)."""
+        left = self.group.remaining()
+        if left > 0:
+            try:
+                with render_budget(timeout=left):
+                    return render()
+            except ExpressionTimeout:
+                pass
+        self._commit_group()
+        with render_budget():
+            return render()
+
     def _check_stop(self, name: str, kind: str, task: dict[str, Any], where: Where) -> None:
-        """Stop before a step if the claim was lost, or if someone cancelled the execution."""
+        """Stop before a step if the claim was lost, or if someone cancelled the execution (read once
+        per transaction: another process's cancel commits between them)."""
         if self.lost():
             raise ClaimLost("claimed by another worker")
+        if self._read_in == self.group.generation:
+            return
+        self._read_in = self.group.generation
         if claims.cancel_requested(self.execution.pk):
             self._record(name, kind, task, where, StepStatus.SKIPPED, skip_reason=SkipReason.CANCELLED)
             raise ExecutionCancelled("Cancelled before step " + where.path)
@@ -248,6 +284,9 @@ class Runner:
         if action is None:
             raise ExecutionFailed(f"{where.path}.call: unknown action {task['call']!r}")
         external = action.effect == EXTERNAL
+        if prior is not None:  # a step that was waiting for its result
+            self._resume_call(action, task, where, prior)
+            return
         policy = RetryPolicy.from_task(task)
         timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
         started_at = timezone.now()
@@ -258,17 +297,27 @@ class Runner:
             attempt += 1
             try:
                 params = None
-                params = render_value(task.get("with", {}), scope)
+                params = self._bounded(lambda: render_value(task.get("with", {}), scope))
                 ctx = replace(
                     self.ctx,
                     deadline=time.monotonic() + timeout,
                     idempotency_key=f"{self.execution.pk}:{where.key}:{attempt}",
                     extra={"timeout": timeout},
                 )
-                if external:
-                    output = self._act_outside(action, ctx, params)
-                else:
-                    output = self._act_inside(action, ctx, params, timeout)
+                output = self._act(action, ctx, external, timeout, lambda c, p=params: action.run(c, p))
+                if isinstance(output, Waiting):
+                    self._record(
+                        name,
+                        "call",
+                        task,
+                        where,
+                        StepStatus.WAITING,
+                        params=params,
+                        output=output.state,
+                        attempts=attempt,
+                        started_at=started_at,
+                    )
+                    self._suspend(output.until, output.command_run_id)
                 self._record(
                     name,
                     "call",
@@ -287,7 +336,7 @@ class Runner:
                 raise
             except ExpressionError as exc:
                 message, retryable = f"{where.path}.with: {exc.message}", False
-            except (StepRolledBack, ValueTooLarge) as exc:
+            except (StepRolledBack, OutputTooLarge) as exc:
                 message, retryable = str(exc), False
             except (ActionError, StepTimedOut, OperationalError) as exc:
                 message = getattr(exc, "message", None) or str(exc)
@@ -324,22 +373,101 @@ class Runner:
             return
         raise ExecutionFailed(f"Step {where.path} failed: {message}")
 
-    def _act_inside(self, action: Action, ctx: ActionContext, params: Any, timeout: float) -> Any:
-        """Run a database action in its own savepoint of the group; it rolls back alone if it fails."""
+    def _act(
+        self, action: Action, ctx: ActionContext, external: bool, timeout: float, act: Callable[[ActionContext], Any]
+    ) -> Any:
+        """Run ``act`` — an action whose effect stays in the database in its own savepoint of the group
+        (it rolls back alone if it fails), one whose effect leaves it with no transaction open (the
+        group commits first). Returns the output as stored, or ``Waiting``."""
+        if external:
+            self._commit_group()
+            result = act(ctx)
+            self.group.open()
+            return result if isinstance(result, Waiting) else stored_output(result)
         self.group.open()
+        ctx = replace(ctx, known_perms=self._known_perms)
         with self.group.step():
             begun = time.monotonic()
-            output = action.run(ctx, params)
+            result = act(ctx)
             if time.monotonic() - begun > timeout:
                 raise StepTimedOut(f"timed out after {timeout:g}s; its changes were rolled back")
-            return stored_output(output)
+            if isinstance(result, Waiting):
+                stored_output(result.state)  # sized inside the step, so an oversized one rolls back
+                return result
+            return stored_output(result)
 
-    def _act_outside(self, action: Action, ctx: ActionContext, params: Any) -> Any:
-        """Run an action whose effect leaves the database: commit first, act with no transaction open."""
-        self._commit_group()
-        output = action.run(ctx, params)
+    def _resume_call(self, action: Action, task: dict[str, Any], where: Where, prior: StepRun) -> None:
+        """A step waiting for its result (a device command): ask the action whether it has come."""
+        timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
+        ctx = replace(
+            self.ctx, deadline=time.monotonic() + timeout, idempotency_key=f"{self.execution.pk}:{where.key}:resume"
+        )
+        self._open_group()
+        try:
+            result = self._act(
+                action, ctx, action.effect == EXTERNAL, timeout, lambda c: action.resume(c, prior.output)
+            )
+        except ExecutionStopped:
+            raise
+        except (ActionError, StepTimedOut, StepRolledBack, OutputTooLarge, OperationalError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+        except Exception as exc:
+            logger.exception("step %s of execution %s raised on resume", where.path, self.execution.pk)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        else:
+            if isinstance(result, Waiting):
+                self._update(prior, StepStatus.WAITING, output=result.state)
+                self._suspend(result.until, result.command_run_id)
+            self._update(prior, StepStatus.SUCCEEDED, output=result)
+            self._commit_if_external(action)
+            return
+        self._update(prior, StepStatus.FAILED, output=prior.output, error=message)
+        self._commit_if_external(action)
+        if task.get("on_error") == "continue":
+            return
+        raise ExecutionFailed(f"Step {where.path} failed: {message}")
+
+    def _commit_if_external(self, action: Action) -> None:
+        if action.effect == EXTERNAL:
+            self._commit_group()
+
+    # --- wait -----------------------------------------------------------------------------
+
+    def run_wait(self, name: str, task: dict[str, Any], where: Where, scope: Scope, prior: StepRun | None) -> None:
+        """Pause until a time, holding no worker; the sweeper wakes the execution when it is due."""
+        if prior is None:
+            until = self._wake_time(task["wait"], scope, where.path)
+            output = {"until": until.isoformat()}
+            if until <= timezone.now():
+                self._record(name, "wait", task, where, StepStatus.SUCCEEDED, output=output)
+                return
+            self._record(name, "wait", task, where, StepStatus.WAITING, output=output)
+            self._suspend(until)
+        until = parse_time((prior.output or {})["until"])
+        if until > timezone.now():
+            self._suspend(until)  # woken early: wait on
+        self._update(prior, StepStatus.SUCCEEDED, output=prior.output)
+
+    def _wake_time(self, wait: dict[str, Any], scope: Scope, path: str) -> Any:
+        ((kind, value),) = wait.items()
+        value = self._render(value, scope, f"{path}.wait.{kind}")
+        try:
+            if kind == "for":
+                return timezone.now() + parse_duration(value)
+            return parse_time(value)
+        except DurationError as exc:
+            raise ExecutionFailed(f"{path}.wait.{kind}: {exc}") from exc
+
+    def _suspend(self, until: Any, command_run_id: int | None = None) -> None:
+        """Put the execution in ``waiting`` with its wake-up time, commit, and stop running it."""
         self.group.open()
-        return stored_output(output)
+        Execution.objects.filter(
+            pk=self.execution.pk, status=ExecutionStatus.RUNNING, run_count=self.execution.run_count
+        ).update(
+            status=ExecutionStatus.WAITING, wake_at=until, waiting_on_id=command_run_id, heartbeat_at=timezone.now()
+        )
+        self._commit_group()
+        raise ExecutionSuspended(f"waiting until {until.isoformat()}")
 
     # --- switch ---------------------------------------------------------------------------
 
@@ -404,7 +532,7 @@ class Runner:
                 record = self._record(
                     name, "for", task, where, StepStatus.RUNNING, output={"count": len(items), "items": items}
                 )
-            except ValueTooLarge as exc:
+            except OutputTooLarge as exc:
                 raise ExecutionFailed(f"{where.path}.for.in: the items are too large to run: {exc}") from exc
         variable = loop["each"]
         with self._container(record):
@@ -430,6 +558,17 @@ class Runner:
             return  # still to be written with the group: it goes in with its final status
         self._open_group()
         StepRun.objects.filter(execution_id=self.execution.pk, key=record.key).update(status=status, finished_at=now)
+
+    def _update(self, record: StepRun, status: str, *, output: Any = None, error: str = "") -> None:
+        """Change a step record already written (a waiting step that resumed)."""
+        now = timezone.now()
+        record.status, record.output, record.error, record.finished_at = status, output, error, now
+        finished = None if status == StepStatus.WAITING else now
+        self._open_group()
+        StepRun.objects.filter(execution_id=self.execution.pk, key=record.key).update(
+            status=status, output=output, error=error, finished_at=finished
+        )
+        self._remember(record.name, status, output, error)
 
     def _record(
         self,
@@ -470,10 +609,11 @@ class Runner:
             attempts=attempts,
             loop_index=where.loop_index,
             started_at=started_at or now,
-            finished_at=None if status == StepStatus.RUNNING else now,
+            finished_at=None if status in (StepStatus.RUNNING, StepStatus.WAITING) else now,
         )
         self.group.open()  # records are written with the group's transaction
         self.group.add(step)
+        note_progress()  # for the worker supervisor: work moves
         self.done[where.key] = step
         self._remember(name, status, output, error)
         return step
@@ -505,4 +645,7 @@ TASK_HANDLERS: dict[str, Callable[..., None]] = {
     "call": Runner.run_call,
     "switch": Runner.run_switch,
     "for": Runner.run_for,
+    "wait": Runner.run_wait,
 }
+# Tasks with no tasks inside: once recorded (and not waiting), they are done.
+_LEAVES = frozenset({"call", "wait"})

@@ -1,4 +1,4 @@
-"""Writes to executions: start one, cancel one."""
+"""Writes to executions: start one, cancel one, wake waiting ones."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from executions.choices import ExecutionStatus, TriggerKind
-from executions.models import Execution
+from executions.choices import ExecutionStatus, StepStatus, TriggerKind
+from executions.models import Execution, StepRun
 from executions.queue import enqueue_on_commit
 
 
@@ -88,7 +88,7 @@ def _check_same_input(existing: Execution, input: dict[str, Any] | None, idempot
 
 @transaction.atomic
 def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
-    """Cancel a queued execution at once, or ask a running one to stop before its next step.
+    """Cancel a queued or waiting execution at once, or ask a running one to stop before its next step.
 
     Finished executions are left as they are.
     """
@@ -96,9 +96,35 @@ def execution_cancel(*, execution: Execution, actor: Any) -> Execution:
     Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.QUEUED).update(
         status=ExecutionStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started"
     )
+    if Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.WAITING).update(
+        status=ExecutionStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        wake_at=None,
+        waiting_on=None,
+        error="Cancelled while waiting",
+    ):
+        # The step that waited, and the switches and loops around it, end as cancelled.
+        StepRun.objects.filter(execution_id=execution.pk, status__in=[StepStatus.WAITING, StepStatus.RUNNING]).update(
+            status=StepStatus.CANCELLED, finished_at=now
+        )
     Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
     execution.refresh_from_db()
     return execution
+
+
+def executions_wake(*, execution_ids: list[int]) -> list[int]:
+    """Queue waiting executions again (their time came, or the command they wait on finished);
+    returns those woken. Each is a conditional update, so a wake-up that comes twice wakes once."""
+    woken = []
+    with transaction.atomic():
+        for pk in execution_ids:
+            if Execution.objects.filter(pk=pk, status=ExecutionStatus.WAITING).update(
+                status=ExecutionStatus.QUEUED, wake_at=None, waiting_on=None
+            ):
+                enqueue_on_commit(pk)
+                woken.append(pk)
+    return woken
 
 
 __all__ = [
@@ -107,4 +133,5 @@ __all__ = [
     "execution_cancel",
     "execution_for_idempotency_key",
     "execution_start",
+    "executions_wake",
 ]

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from executions import claims, wakeups
@@ -22,6 +23,7 @@ from executions.choices import ExecutionStatus
 from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.queue import enqueue_execution, request_wakeup
+from executions.services import executions_wake
 
 logger = logging.getLogger("keyflow.worker")
 
@@ -169,7 +171,7 @@ def requeue_stale(*, now: timezone.datetime | None = None) -> list[int]:
     requeued = []
     for pk in stale:
         if Execution.objects.filter(pk=pk, status=ExecutionStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=ExecutionStatus.QUEUED
+            status=ExecutionStatus.QUEUED, recovered_count=F("recovered_count") + 1
         ):
             logger.warning("execution %s: worker heartbeat stale since before %s, re-queued", pk, cutoff)
             enqueue_execution(pk)
@@ -194,12 +196,24 @@ def reenqueue_forgotten(*, now: timezone.datetime | None = None, limit: int = 50
     return ids
 
 
+def wake_due(*, now: timezone.datetime | None = None, limit: int = 500) -> list[int]:
+    """Queue again the waiting executions whose time has come."""
+    now = now or timezone.now()
+    due = list(
+        Execution.objects.filter(status=ExecutionStatus.WAITING, wake_at__lte=now)
+        .order_by("wake_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return executions_wake(execution_ids=due) if due else []
+
+
 def sweep() -> dict[str, list[int]]:
-    """The periodic sweeper (a django-q2 schedule): recover lost work."""
+    """The periodic sweeper (a django-q2 schedule): recover lost work, wake waits that are due."""
     from workflows.dispatch import dispatch_pending
 
     return {
         "dispatched_events": dispatch_pending(),
+        "woken": wake_due(),
         "requeued": requeue_stale(),
         "reenqueued": reenqueue_forgotten(),
     }

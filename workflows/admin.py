@@ -26,7 +26,14 @@ from workflows.access import can_manage_workflows
 from workflows.models import Workflow, WorkflowVersion
 from workflows.run_as import check_run_as
 from workflows.schedules import next_run_times
-from workflows.services import WorkflowInvalid, workflow_check, workflow_create, workflow_set_enabled, workflow_update
+from workflows.services import (
+    WorkflowInvalid,
+    run_as_beyond_actor,
+    workflow_check,
+    workflow_create,
+    workflow_set_enabled,
+    workflow_update,
+)
 
 
 class WorkflowAdminForm(forms.ModelForm):
@@ -42,8 +49,14 @@ class WorkflowAdminForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["definition"].initial = self.instance.definition
 
+    # The signed-in admin, set by ``WorkflowAdmin.get_form``: the run-as role may hold no
+    # permission they lack, on every save (not only when the role changes).
+    actor: Any = None
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for problem in run_as_beyond_actor(cleaned.get("run_as"), self.actor):
+            self.add_error("run_as", problem.message)
         if "definition" in cleaned and cleaned.get("run_as") is not None:
             problems, report = workflow_check(definition=cleaned["definition"], run_as=cleaned["run_as"])
             for problem in problems:
@@ -107,6 +120,10 @@ class WorkflowAdmin(admin.ModelAdmin):
             return "—"
         times = next_run_times(obj, 5)
         return ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in times) if times else "paused (disabled)"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return can_manage_workflows(request.user, "workflows.add_workflow")

@@ -28,3 +28,8 @@ class WorkflowsConfig(AppConfig):
 
         events_committed.connect(_dispatch_committed_events, dispatch_uid="keyflow-dispatch-events")
         set_listener_check(_is_listened)
+
+        from directory.role_dependents import register_role_dependents
+        from workflows.role_checks import workflows_running_as
+
+        register_role_dependents(workflows_running_as)

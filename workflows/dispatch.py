@@ -26,9 +26,10 @@ from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
 from executions.queue import enqueue_many_on_commit, shared_broker
+from executions.services import executions_wake
 from workflows.choices import WorkflowType
 from workflows.conditions import is_true
-from workflows.expressions import ExpressionError
+from workflows.expressions import ExpressionError, render_budget
 from workflows.models import Workflow
 
 logger = logging.getLogger("keyflow.dispatch")
@@ -50,9 +51,26 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
             async_task(DISPATCH_TASK, chunk, broker=shared_broker(), task_name=f"dispatch-{chunk[0]}-{len(chunk)}")
 
 
+# Events that wake executions waiting for them (a device command's result), whatever workflows listen.
+WAKING_EVENTS = frozenset({"command.finished"})
+
+
 def is_listened(event_type: str) -> bool:
-    """Does any enabled event workflow start on ``event_type``? (One indexed query.)"""
-    return Workflow.objects.filter(enabled=True, type=WorkflowType.EVENT, trigger_event=event_type).exists()
+    """Does any enabled event workflow start on ``event_type``, or does an execution wait for it?"""
+    if Workflow.objects.filter(enabled=True, type=WorkflowType.EVENT, trigger_event=event_type).exists():
+        return True
+    return (
+        event_type in WAKING_EVENTS
+        and Execution.objects.filter(status=ExecutionStatus.WAITING, waiting_on__isnull=False).exists()
+    )
+
+
+def _wake_waiting(events: list[DirectoryEvent]) -> None:
+    """Wake the executions waiting for the command runs these events say finished."""
+    runs = [int(e.resource_id) for e in events if e.type in WAKING_EVENTS and e.resource_id.isdigit()]
+    if runs:
+        waiting = Execution.objects.filter(status=ExecutionStatus.WAITING, waiting_on_id__in=runs)
+        executions_wake(execution_ids=list(waiting.values_list("pk", flat=True)))
 
 
 def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any]) -> tuple[bool, str]:
@@ -60,7 +78,8 @@ def _matches(workflow: Workflow, event: DirectoryEvent, context: dict[str, Any])
     if when in (None, "", {}):
         return True, ""
     try:
-        return is_true(when, {"event": context, "workflow": {"id": workflow.pk, "name": workflow.name}}), ""
+        with render_budget():  # the CPU timer too: a ``matches`` pattern runs in C, past any tick
+            return is_true(when, {"event": context, "workflow": {"id": workflow.pk, "name": workflow.name}}), ""
     except ExpressionError as exc:
         return False, f"workflow {workflow.name}: trigger condition failed: {exc.message}"
 
@@ -71,6 +90,7 @@ def dispatch_events(event_ids: list[int]) -> int:
     events = list(DirectoryEvent.objects.filter(pk__in=event_ids, dispatched_at__isnull=True).order_by("pk"))
     if not events:
         return 0
+    _wake_waiting(events)
     workflows_by_type: dict[str, list[Workflow]] = {}
     for workflow in Workflow.objects.filter(
         enabled=True, type="event", trigger_event__in={e.type for e in events}

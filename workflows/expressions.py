@@ -4,10 +4,14 @@ Why Jinja2 in a sandbox: admins write expressions, and a workflow runs with a ru
 rights inside a worker; an expression must be able to read the data it is given and nothing
 else of the Python process. ``ImmutableSandboxedEnvironment`` refuses attributes that start
 with ``_``, Python internals (``mro``, ``__globals__``…), calls that mutate lists, dicts and
-sets, and unsafe ``str.format`` fields. On top of it this module caps what a tiny expression can
-make a worker allocate (``range``, ``**``, ``*``, format widths), drops Jinja's
-``lipsum``/``cycler``/``joiner``/``namespace`` globals, and refuses ``include``/``import``/
-``extend`` (there is no template loader).
+sets, and unsafe ``str.format`` fields. On top of it this module bounds what a render may cost
+(CPU time and the size of every value it builds: see ``workflows.bounds``), drops Jinja's
+``lipsum``/``cycler``/``joiner``/``namespace``/``pprint``, and refuses statements: a value is
+text with ``{{ expressions }}``, never ``{% for %}``, ``{% set %}`` or ``{% include %}``, so the
+only loops are filters over data that is already there. An expression longer than
+``KEYFLOW_MAX_EXPRESSION_LENGTH`` characters or nested deeper than
+``KEYFLOW_MAX_EXPRESSION_DEPTH`` (brackets, and chained operators, filters and lookups) is
+refused before it is parsed, since Jinja's parser and compiler recurse once per level.
 
 How a string is read (``render_value``):
 
@@ -16,8 +20,7 @@ How a string is read (``render_value``):
   expression's native value — list, dict, number, bool, None. ``render_value`` makes it
   JSON-safe (dates and datetimes become ISO strings, tuples, ranges and generators become
   lists) because rendered params are stored and handed to actions as JSON;
-* anything else with ``{{`` in it (text around ``{{ }}``, several ``{{ }}``, ``{% if %}``
-  blocks): a string.
+* anything else with ``{{`` in it (text around ``{{ }}``, several ``{{ }}``): a string.
 
 ``when``/``if`` take an expression with or without braces (``evaluate``); text around
 ``{{ }}`` is refused there, because a non-empty string is always true and that is never
@@ -54,8 +57,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import string
-import types
 from collections.abc import Callable, Iterator, MappingView
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -70,27 +71,45 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing, object_type_repr
 
+from workflows import bounds
+from workflows.bounds import (
+    MAX_LENGTH,
+    MAX_RANGE,
+    check_output_size,
+    check_value_size,
+    current_budget,
+    render_budget,
+)
+from workflows.expression_errors import ExpressionError, ExpressionTimeout, UndefinedValueError, ValueTooLarge
+
 __all__ = [
     "GLOBAL_NAMES",
     "MAX_LENGTH",
     "MAX_RANGE",
     "RESERVED_NAMES",
     "SCOPE_NAMES",
+    "STATEMENTS_REFUSED",
     "Compiled",
     "ExpressionError",
+    "ExpressionTimeout",
     "UndefinedValueError",
+    "ValueTooLarge",
     "add_days",
+    "check_output_size",
     "check_syntax",
+    "check_value_size",
     "compile_source",
     "days_since",
     "days_until",
     "email_domain",
     "evaluate",
+    "expression_limit_problem",
     "is_single_expression",
     "is_template",
     "iter_templates",
     "now",
     "referenced_steps",
+    "render_budget",
     "render_value",
     "to_date",
     "to_datetime",
@@ -101,36 +120,7 @@ __all__ = [
 # The names the runner puts in scope (loop variables come on top).
 SCOPE_NAMES = frozenset({"input", "event", "steps", "workflow", "execution"})
 
-# The most items ``range()`` may produce, and the longest string or list a single operation
-# (``*``, a format width, ``center``…) may build: enough for any directory, small enough that
-# a ten-character expression cannot make a worker allocate gigabytes.
-MAX_RANGE = 10_000
-MAX_LENGTH = 100_000
-# ``a ** b`` may produce an integer of at most this many bits (10**30000 fits).
-_MAX_POWER_BITS = 100_000
-
 _CACHE_SIZE = 4096
-
-
-class ExpressionError(Exception):
-    """An expression does not parse, reads something undefined, or fails while evaluating.
-
-    ``message`` is plain text for the admin (shown in the builder and the execution history);
-    ``source`` is the template or expression it came from, when known.
-    """
-
-    def __init__(self, message: str, *, source: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.source = source
-
-
-class UndefinedValueError(ExpressionError):
-    """A name, attribute, key or element the expression reads does not exist.
-
-    Its own class so that the ``exists`` and ``empty`` operators can tell "not there" apart
-    from every other failure.
-    """
 
 
 # --- clock and date helpers -----------------------------------------------------------------
@@ -242,113 +232,6 @@ RESERVED_NAMES = (
 )
 
 
-# --- size guards ------------------------------------------------------------------------------
-
-
-def _check_length(length: int) -> None:
-    if length > MAX_LENGTH:
-        raise ExpressionError(f"the result would be {length} characters or items long, over the limit of {MAX_LENGTH}")
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        bits = abs(base).bit_length() * exponent
-        if bits > _MAX_POWER_BITS:
-            raise ExpressionError(f"{base} ** {exponent} is too large a number")
-
-
-def _check_repeat(left: Any, right: Any) -> None:
-    seq, count = (left, right) if isinstance(right, int) else (right, left)
-    if isinstance(seq, str | list | tuple) and isinstance(count, int):
-        _check_length(len(seq) * count)
-
-
-# A %-format conversion: flags, width and precision (``*`` takes them from the arguments).
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
-_DIGITS = re.compile(r"\d+")
-
-
-def _check_percent_format(fmt: str) -> None:
-    for match in _PERCENT_SPEC.finditer(fmt):
-        for size in match.groups():
-            if size == "*":
-                raise ExpressionError("'*' widths are not allowed in % formatting")
-            if size is not None:
-                _check_length(int(size))
-
-
-def _check_format_spec(fmt: str) -> None:
-    try:
-        fields = list(string.Formatter().parse(fmt))
-    except ValueError as exc:
-        raise ExpressionError(f"bad format string: {exc}") from None
-    for _literal, _field, spec, _conversion in fields:
-        if not spec:
-            continue
-        if "{" in spec:
-            raise ExpressionError("nested format specs are not allowed")
-        for size in _DIGITS.findall(spec):
-            _check_length(int(size))
-
-
-def _guard_sizes(_value: Any, *args: Any, **kwargs: Any) -> None:
-    """For calls whose integer arguments are sizes (``center(width)``, ``batch(count)``…)."""
-    for size in (*args, *kwargs.values()):
-        if isinstance(size, int) and not isinstance(size, bool):
-            _check_length(size)
-
-
-def _guard_expandtabs(text: str, tabsize: Any = 8) -> None:
-    if isinstance(tabsize, int):
-        _check_length(len(text) + text.count("\t") * tabsize)
-
-
-def _guard_replace(text: Any, old: Any = "", new: Any = "", count: Any = None) -> None:
-    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
-        return
-    occurrences = (len(text) + 1) if old == "" else text.count(old)
-    if isinstance(count, int) and count >= 0:
-        occurrences = min(occurrences, count)
-    _check_length(len(text) + occurrences * (len(new) - len(old)))
-
-
-def _guard_percent(value: Any, *args: Any, **kwargs: Any) -> None:
-    if isinstance(value, str):
-        _check_percent_format(value)
-
-
-# ``str`` methods and filters that can build a result far larger than their input.
-_STR_METHOD_GUARDS: dict[str, Callable[..., None]] = {
-    "center": _guard_sizes,
-    "ljust": _guard_sizes,
-    "rjust": _guard_sizes,
-    "zfill": _guard_sizes,
-    "expandtabs": _guard_expandtabs,
-    "replace": _guard_replace,
-}
-_FILTER_GUARDS: dict[str, Callable[..., None]] = {
-    "center": _guard_sizes,
-    "indent": _guard_sizes,
-    "batch": _guard_sizes,
-    "slice": _guard_sizes,
-    "format": _guard_percent,
-    "replace": _guard_replace,
-}
-
-
-def _guarded_filter(original: Callable[..., Any], guard: Callable[..., None]) -> Callable[..., Any]:
-    # Filters marked ``pass_eval_context``/``pass_environment`` get that object first; the
-    # wrapper keeps the mark (``functools.wraps`` copies it) and skips it for the guard.
-    skip = 1 if hasattr(original, "jinja_pass_arg") else 0
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        guard(*args[skip:], **kwargs)
-        return original(*args, **kwargs)
-
-    return wrapper
-
-
 # --- the environment --------------------------------------------------------------------------
 
 
@@ -384,20 +267,20 @@ for _cls in (Undefined, StrictUndefined):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus size guards, dict keys before dict methods, and no loader."""
+    """The immutable sandbox plus the render's bounds (``workflows.bounds``), dict keys before dict
+    methods, and no loader. Every operator, lookup and call it intercepts is a tick of the
+    render's CPU deadline."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset(bounds.BINOP_GUARDS)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            _check_power(left, right)
-        elif operator == "*":
-            _check_repeat(left, right)
-        elif operator == "%" and isinstance(left, str):
-            _check_percent_format(left)
+        budget = current_budget()
+        budget.tick()
+        bounds.BINOP_GUARDS[operator](left, right, budget)
         return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        current_budget().tick()
         # ``input.items`` means the input's ``items`` field, not ``dict.items``.
         if type(obj) is dict and attribute in obj:
             return obj[attribute]
@@ -406,6 +289,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        current_budget().tick()
         if isinstance(obj, Undefined):
             obj._fail_with_undefined_error()
         return super().getitem(obj, argument)
@@ -415,29 +299,89 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if wrapped is None:
             return None
         fmt = value.__self__
+        is_format_map = value.__name__ == "format_map"
 
         @functools.wraps(wrapped)
         def checked(*args: Any, **kwargs: Any) -> str:
-            _check_format_spec(fmt)
+            mapping = args[0] if is_format_map and args and isinstance(args[0], dict) else kwargs
+            bounds.check_str_format(fmt, () if is_format_map else args, mapping, current_budget())
             return wrapped(*args, **kwargs)
 
         return checked
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(__obj, types.BuiltinMethodType) and isinstance(getattr(__obj, "__self__", None), str):
-            guard = _STR_METHOD_GUARDS.get(__obj.__name__)
+        budget = current_budget()
+        budget.tick()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):  # str methods, Markup's too (Python functions, not builtins)
+            guard = _STR_METHOD_GUARDS.get(getattr(__obj, "__name__", ""))
             if guard is not None:
-                guard(__obj.__self__, *args, **kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+                replacement = guard(owner, *args, **kwargs)
+                if replacement is not None:
+                    args = (replacement, *args[1:])
+        return budget.bounded(super().call(__context, __obj, *args, **kwargs))
+
+
+# ``sep.join(items)`` is measured like the ``join`` filter (the items are read into a list first).
+_STR_METHOD_GUARDS: dict[str, Callable[..., Any]] = {**bounds.STR_METHOD_GUARDS, "join": bounds.guard_str_join}
+
+
+def _bounded_filter(original: Callable[..., Any], guard: Callable[..., Any] | None) -> Callable[..., Any]:
+    """A filter that ticks the deadline, runs its guard (if it has one) first and has its result
+    checked against the size bound. Filters marked ``pass_eval_context``/``pass_environment`` get
+    that object first; the wrapper keeps the mark (``functools.wraps`` copies it) and skips it."""
+    skip = 1 if hasattr(original, "jinja_pass_arg") else 0
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        budget = current_budget()
+        budget.tick()
+        if guard is not None and len(args) > skip:
+            replacement = guard(*args[skip:], **kwargs)
+            if replacement is not None:
+                args = (*args[:skip], replacement, *args[skip + 1 :])
+        return budget.bounded(original(*args, **kwargs))
+
+    return wrapper
+
+
+def _sized(items: Any) -> Any:
+    """A list, tuple or dict the expression writes out (``[a, b]``, ``{'k': v}``): refused before it
+    exists when what it gathers is larger than the bound, since every part may be near the bound."""
+    current_budget().check_size(items)
+    return items
+
+
+def _concat(parts: list[Any]) -> str:
+    """``a ~ b``: measured before the text is built."""
+    budget = current_budget()
+    budget.check_total(sum(bounds.text_size(part, budget.max_bytes) for part in parts))
+    return "".join(map(str, parts))
+
+
+def _finalize(value: Any) -> Any:
+    """Each ``{{ }}`` of a text template, before it is turned into text."""
+    current_budget().check_size(value)
+    return value
+
+
+# Filters the compiler puts around list, tuple and dict literals and ``~`` (see ``_bound_literals``).
+_SIZED_FILTER = "_keyflow_sized"
+_CONCAT_FILTER = "_keyflow_concat"
+# Jinja filters an admin has no use for and whose output can grow with the data's depth.
+_DROPPED_FILTERS = ("pprint",)
 
 
 def _make_environment() -> _Sandbox:
-    env = _Sandbox(undefined=_StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Sandbox(undefined=_StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize)
     env.globals.clear()
     env.globals.update(_GLOBALS)
     env.filters.update(_HELPERS)
-    for name, guard in _FILTER_GUARDS.items():
-        env.filters[name] = _guarded_filter(env.filters[name], guard)
+    for name in _DROPPED_FILTERS:
+        del env.filters[name]
+    for name, original in list(env.filters.items()):
+        env.filters[name] = _bounded_filter(original, bounds.FILTER_GUARDS.get(name))
+    env.filters.update({_SIZED_FILTER: _sized, _CONCAT_FILTER: _concat})
     return env
 
 
@@ -465,17 +409,83 @@ def iter_templates(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from iter_templates(item, f"{path}[{index}]")
 
 
-_LOADING_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-
-
 def _syntax_message(exc: TemplateSyntaxError) -> str:
     message = exc.message or "syntax error"
     return f"{message} (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else message
 
 
+STATEMENTS_REFUSED = (
+    "statements ({% %}) are not allowed: a value is text with {{ expressions }} "
+    "(use a filter, or 'a if condition else b')"
+)
+_STATEMENT_TOKENS = frozenset({"block_begin", "raw_begin", "linestatement_begin"})
+_OPENERS = frozenset("([{")
+_CLOSERS = frozenset(")]}")
+_SEPARATORS = frozenset({",", ":", "=", ";"})
+_OPERATOR_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else"})
+
+
+def expression_limit_problem(source: str) -> str | None:
+    """Why ``source`` is refused before it is parsed, or None: it holds a statement, or one of its
+    expressions is longer than ``KEYFLOW_MAX_EXPRESSION_LENGTH`` characters or deeper than
+    ``KEYFLOW_MAX_EXPRESSION_DEPTH``.
+
+    Read from Jinja's lexer, which does not recurse, because the parser and the compiler recurse
+    once per level: a 600-character parenthesised expression or a 3,000-term sum would raise
+    ``RecursionError`` there. Depth counts each open bracket and each chained operator, filter
+    or lookup (``a.b|c + d`` is 4 deep); a comma starts a new item at its level.
+    """
+    max_length, max_depth = bounds.expression_length_limit(), bounds.expression_depth_limit()
+    bare = not is_template(source)
+    inside, length = bare, 0
+    levels = [0]  # chained operators at each open bracket level
+    chained = 0  # sum(levels)
+    try:
+        for _lineno, token, value in _ENV.lexer.tokeniter(source, None, state="variable" if bare else None):
+            if token in _STATEMENT_TOKENS:
+                return STATEMENTS_REFUSED
+            if token == "variable_begin":
+                inside, length, levels, chained = True, 0, [0], 0
+                continue
+            if token == "variable_end":
+                inside = False
+                continue
+            if not inside:
+                continue
+            length += len(value)
+            if length > max_length:
+                return f"expression is longer than {max_length} characters"
+            if token == "operator":
+                if value in _OPENERS:
+                    levels.append(0)
+                elif value in _CLOSERS:
+                    if len(levels) > 1:
+                        chained -= levels.pop()
+                elif value in _SEPARATORS:
+                    chained -= levels[-1]
+                    levels[-1] = 0
+                else:
+                    levels[-1] += 1
+                    chained += 1
+            elif token == "name" and value in _OPERATOR_WORDS:
+                levels[-1] += 1
+                chained += 1
+            else:
+                continue
+            if chained + len(levels) - 1 > max_depth:
+                return f"expression is nested deeper than {max_depth} levels (brackets and chained operators)"
+    except TemplateSyntaxError:
+        return None  # the parser reports it, before it gets any deeper than this did
+    return None
+
+
 def _parse(source: str) -> nodes.Template:
     """The AST of ``source``: a template when it contains ``{{``, otherwise a bare expression
-    (wrapped as ``{{ expr }}``). Raises ``ExpressionError`` when it does not parse."""
+    (wrapped as ``{{ expr }}``). Raises ``ExpressionError`` when it does not parse, holds a
+    statement, or is past the length and depth limits."""
+    problem = expression_limit_problem(source)
+    if problem:
+        raise ExpressionError(problem, source=source)
     try:
         if is_template(source):
             ast = _ENV.parse(source)
@@ -491,8 +501,8 @@ def _parse(source: str) -> nodes.Template:
             ast.set_environment(_ENV)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"does not parse: {_syntax_message(exc)}", source=source) from None
-    if any(True for _ in ast.find_all(_LOADING_NODES)):
-        raise ExpressionError("templates cannot include, import or extend other templates", source=source)
+    if not all(isinstance(node, nodes.Output) for node in ast.body):
+        raise ExpressionError(STATEMENTS_REFUSED, source=source)
     return ast
 
 
@@ -589,23 +599,45 @@ class Compiled:
     path: tuple[tuple[str, bool], ...] | None = None
 
     def render(self, scope: dict[str, Any]) -> Any:
-        """The value in ``scope``: the expression's native value, or the rendered text."""
+        """The value in ``scope``: the expression's native value (a lazily produced sequence as a
+        list), or the rendered text. Runs in the open render budget, or in one of its own."""
         if self.kind == "literal":
             return self.source
         if self.path is not None:
             found = _look_up(self.path, scope)
             if found is not _NOT_PLAIN:
+                if type(found) is str and len(found) > _SMALL_TEXT:
+                    check_value_size(found)
                 return found
+        return bounds.run_bounded(lambda: self._render(scope))
+
+    def _render(self, scope: dict[str, Any]) -> Any:
+        budget = current_budget()
         try:
             if self.expression is not None:
-                value = self.expression(scope)
+                value = _to_plain(self.expression(scope))
                 _check_defined(value)
+                budget.check_size(value)
                 return value
-            return "".join(self.template.root_render_func(self.template.new_context(scope)))  # type: ignore[union-attr]
-        except ExpressionError:
+            parts, size = [], 0
+            for part in self.template.root_render_func(self.template.new_context(scope)):  # type: ignore[union-attr]
+                size += len(part)
+                if size > budget.max_bytes:
+                    raise ValueTooLarge(budget.max_bytes)
+                parts.append(part)
+            return "".join(parts)
+        except ExpressionError as exc:
+            if exc.source is None:
+                exc.source = self.source
             raise
+        except RecursionError:
+            raise ExpressionError("the value is nested too deeply", source=self.source) from None
         except Exception as exc:
             raise _translate(exc, self.source, scope) from None
+
+
+# Text found by a plain lookup is measured only past this length (a len() is all it costs).
+_SMALL_TEXT = 4096
 
 
 # A lookup walks plain dicts only, and only where the sandbox would end up at the dict's item:
@@ -648,8 +680,47 @@ def _plain_path(expr: nodes.Expr) -> tuple[tuple[str, bool], ...] | None:
             return None
 
 
+_LITERALS = (nodes.List, nodes.Dict)
+
+
+def _bounded(node: nodes.Node) -> tuple[nodes.Node, nodes.Node]:
+    """``node`` as compiled (a literal or ``~`` inside its size filter) and the node to descend into."""
+    if isinstance(node, nodes.Concat):
+        parts = nodes.List(node.nodes, lineno=node.lineno)
+        return nodes.Filter(parts, _CONCAT_FILTER, [], [], None, None, lineno=node.lineno), parts
+    if isinstance(node, _LITERALS) or (isinstance(node, nodes.Tuple) and node.ctx == "load"):
+        return nodes.Filter(node, _SIZED_FILTER, [], [], None, None, lineno=node.lineno), node
+    return node, node
+
+
+def _bound_literals(root: nodes.Node) -> None:
+    """Put every list, tuple and dict literal and every ``~`` of ``root`` inside a filter that
+    measures what it gathers: ``[x, x, x]`` holds only references, but its JSON (or a ``join``
+    of it) is three times ``x``."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for field in node.fields:
+            child = getattr(node, field, None)
+            if isinstance(child, nodes.Node):
+                compiled, inner = _bounded(child)
+                setattr(node, field, compiled)
+                stack.append(inner)
+            elif isinstance(child, list):
+                items = []
+                for item in child:
+                    if isinstance(item, nodes.Node):
+                        compiled, inner = _bounded(item)
+                        items.append(compiled)
+                        stack.append(inner)
+                    else:
+                        items.append(item)
+                setattr(node, field, items)
+
+
 def _template(ast: nodes.Template, source: str) -> Template:
     """Generate code for ``ast``; unknown filters and tests surface here, not when parsing."""
+    _bound_literals(ast)
     try:
         return _ENV.from_string(ast)
     except TemplateSyntaxError as exc:
@@ -691,29 +762,56 @@ def _compile_condition(source: str) -> Compiled:
     return Compiled(source, "native", expression=_expression_template(expr, source), path=_plain_path(expr))
 
 
-def render_value(value: Any, scope: dict[str, Any], *, json_safe: bool = True) -> Any:
+def render_value(
+    value: Any,
+    scope: dict[str, Any],
+    *,
+    json_safe: bool = True,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+) -> Any:
     """Render every string in ``value`` (walking dicts and lists) against ``scope``.
 
     With ``json_safe`` (the default, for params and loop lists) native results are made JSON
     values; conditions pass ``json_safe=False`` to compare real datetimes.
+
+    Bounded (see ``workflows.bounds``): inside an open ``render_budget`` every string shares it;
+    otherwise each string gets its own. ``timeout`` (CPU seconds) and ``max_bytes`` open a budget
+    for this whole call. Past a bound: ``ExpressionTimeout`` / ``ValueTooLarge``.
     """
+    if timeout is not None or max_bytes is not None:
+        with render_budget(timeout=timeout, max_bytes=max_bytes):
+            return _render_value(value, scope, json_safe)
+    return _render_value(value, scope, json_safe)
+
+
+def _render_value(value: Any, scope: dict[str, Any], json_safe: bool) -> Any:
     if isinstance(value, str):
         if "{{" not in value:
             return value
         result = compile_source(value).render(scope)
-        return _to_json(value, result) if json_safe else _to_plain(result)
+        if not json_safe:
+            return result
+        try:
+            return _to_json(value, result)
+        except RecursionError:
+            raise ExpressionError("the value is nested too deeply", source=value) from None
     if isinstance(value, dict):
-        return {key: render_value(item, scope, json_safe=json_safe) for key, item in value.items()}
+        return {key: _render_value(item, scope, json_safe) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_value(item, scope, json_safe=json_safe) for item in value]
+        return [_render_value(item, scope, json_safe) for item in value]
     return value
 
 
-def evaluate(expr: str, scope: dict[str, Any]) -> Any:
-    """The native value of a ``when``/``if`` expression, written with or without ``{{ }}``."""
+def evaluate(expr: str, scope: dict[str, Any], *, timeout: float | None = None, max_bytes: int | None = None) -> Any:
+    """The native value of a ``when``/``if`` expression, written with or without ``{{ }}``
+    (bounded as ``render_value`` is)."""
     if not isinstance(expr, str):
         raise ExpressionError(f"an expression must be a string, not {type(expr).__name__}")
-    return _to_plain(_compile_condition(expr).render(scope))
+    if timeout is not None or max_bytes is not None:
+        with render_budget(timeout=timeout, max_bytes=max_bytes):
+            return _compile_condition(expr).render(scope)
+    return _compile_condition(expr).render(scope)
 
 
 # --- results and errors -----------------------------------------------------------------------

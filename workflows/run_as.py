@@ -4,7 +4,8 @@ Every action declares the model permissions it needs. Saving a workflow compares
 the run-as role's permissions (listing each uncovered task and permission), names the
 narrowest built-in role that would cover the workflow, and warns when an Administrator role
 is chosen although a narrower one would do. Object-level checks happen at run time
-(``ActionContext.require``), against the object actually touched.
+(``ActionContext.require``), against the object actually touched. The same check runs before a
+change to a role is saved, for every workflow running as it (``role_checks``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from directory.models import AdminRole
 from directory.roles import WORKFLOW_MANAGER_ROLES
+from directory.scopes import scoped_permissions
 from workflows.actions.registry import get_action
 from workflows.dsl import Problem, iter_tasks
 
@@ -50,7 +52,14 @@ def role_permissions(role: AdminRole) -> set[str]:
     object_level = GroupObjectPermission.objects.filter(group=role.group).values_list(
         "permission__content_type__app_label", "permission__codename"
     )
-    return {f"{app}.{code}" for app, code in [*model_level, *object_level]}
+    # Built-in roles are read-only and so never scoped: no query for them.
+    scoped = scoped_permissions(role) if not role.is_builtin else set()
+    return {f"{app}.{code}" for app, code in [*model_level, *object_level]} | scoped
+
+
+def uncovered(definition: dict[str, Any], have: set[str]) -> list[tuple[str, str, str]]:
+    """``(path, action key, permission)`` for each action's permission missing from ``have``."""
+    return [(path, key, perm) for path, key, perms in required_permissions(definition) for perm in sorted(perms - have)]
 
 
 def _all_needed(definition: dict[str, Any]) -> set[str]:
@@ -72,11 +81,9 @@ def narrowest_builtin_role(definition: dict[str, Any]) -> AdminRole | None:
 
 def check_run_as(definition: dict[str, Any], role: AdminRole) -> RunAsReport:
     """Coverage problems (one per task and missing permission), the narrowest role, and warnings."""
-    have = role_permissions(role)
     problems = [
         Problem(f"{path}.call", f"run-as role {role.name} lacks permission {perm} needed by {key}")
-        for path, key, perms in required_permissions(definition)
-        for perm in sorted(perms - have)
+        for path, key, perm in uncovered(definition, role_permissions(role))
     ]
     narrowest = narrowest_builtin_role(definition)
     warnings = []

@@ -143,8 +143,9 @@ def workflow_update(
     )
     as_of = workflow.current_version.created_at if unchanged else None
     problems, _ = workflow_check(definition=new_definition, run_as=new_role, now=as_of)
-    if run_as is not None and run_as.pk != workflow.run_as_id:
-        problems = [*run_as_beyond_actor(run_as, actor), *problems]
+    # On every save, not only when the role changes: editing the definition of a workflow that runs
+    # as a broader role is acting through that role.
+    problems = [*run_as_beyond_actor(new_role, actor), *problems]
     if name is not None:
         if not name.strip():
             problems.insert(0, Problem("name", "This field is required."))
@@ -172,8 +173,14 @@ def workflow_update(
 
 @transaction.atomic
 def workflow_set_enabled(*, workflow: Workflow, enabled: bool, actor: Any) -> Workflow:
-    """Enable or disable. Enabling never replays events that happened while disabled."""
+    """Enable or disable. Enabling never replays events that happened while disabled; an admin may
+    enable only a workflow whose run-as role holds no permission they lack (it then runs as that role
+    on every trigger). Disabling is always allowed."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if enabled and not workflow.enabled:
+        problems = run_as_beyond_actor(workflow.run_as, actor)
+        if problems:
+            raise WorkflowInvalid(problems)
     if workflow.enabled != enabled:
         workflow.enabled = enabled
         workflow.enabled_at = timezone.now() if enabled else workflow.enabled_at
@@ -220,11 +227,16 @@ def workflow_run(
     trigger_kind: str = TriggerKind.MANUAL,
     idempotency_key: str | None = None,
 ) -> Execution:
-    """Start a manual (UI, shell) or API run; refused with every input error when input is invalid.
+    """Start a manual (UI, shell) or API run; refused with every input error when input is invalid,
+    and refused (``run_as`` problem) when an admin runs a workflow whose run-as role holds permissions
+    they lack. The shell and the system (no admin account) may run any workflow.
 
     A retried call with an idempotency key that was already used returns that execution, even
     if the workflow was disabled in between: the caller's first attempt did succeed.
     """
+    refused = run_as_beyond_actor(workflow.run_as, actor)
+    if refused:  # running is acting as the run-as role: not beyond what the admin may do themselves
+        raise WorkflowInvalid(refused)
     if idempotency_key:
         existing = execution_for_idempotency_key(workflow=workflow, key=idempotency_key, input=input)
         if existing is not None:

@@ -7,3 +7,4 @@ from .guardian import *  # noqa: F403
 from .keyflow import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .qcluster import *  # noqa: F403
+from .security import *  # noqa: F403

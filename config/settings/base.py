@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.env import env_bool, env_list, env_str
+from config.keys import resolve_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("KEYFLOW_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-# A development key is acceptable only when DEBUG is on or for the embedded default;
-# production deployments set DJANGO_SECRET_KEY.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "keyflow-insecure-development-key-change-me-in-production")
+# DJANGO_SECRET_KEY; else with DEBUG the development key; else one generated into VAR_DIR on first
+# start (config/keys.py says why and how).
+SECRET_KEY = resolve_secret_key(configured=env_str("DJANGO_SECRET_KEY", ""), debug=DEBUG, var_dir=VAR_DIR)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

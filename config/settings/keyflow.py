@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from config.env import env_bool, env_float, env_int, env_str
 
+from .base import VAR_DIR
 from .database import DATABASES
 from .qcluster import Q_CLUSTER
 
@@ -18,20 +19,50 @@ KEYFLOW_MAX_TRIGGER_DEPTH = env_int("KEYFLOW_MAX_TRIGGER_DEPTH", 3)
 # Runner limits (each hit is a clear step/execution error, not a hang).
 KEYFLOW_MAX_LOOP_ITERATIONS = env_int("KEYFLOW_MAX_LOOP_ITERATIONS", 1000)
 KEYFLOW_MAX_STEPS_PER_EXECUTION = env_int("KEYFLOW_MAX_STEPS_PER_EXECUTION", 5000)
-# Step outputs are stored in full up to KEYFLOW_MAX_VALUE_BYTES (a larger one fails the step: a resumed
-# run reads outputs back) and shown as a preview past KEYFLOW_MAX_OUTPUT_BYTES.
-KEYFLOW_MAX_VALUE_BYTES = env_int("KEYFLOW_MAX_VALUE_BYTES", 1_000_000)
+# Step outputs are stored in full up to KEYFLOW_MAX_VALUE_BYTES (below; a larger one fails the step: a
+# resumed run reads outputs back) and shown as a preview past KEYFLOW_MAX_OUTPUT_BYTES.
 KEYFLOW_MAX_OUTPUT_BYTES = env_int("KEYFLOW_MAX_OUTPUT_BYTES", 65536)
 KEYFLOW_DEFAULT_STEP_TIMEOUT = env_int("KEYFLOW_DEFAULT_STEP_TIMEOUT", 60)
 
-# An execution whose worker was lost this many times (claimed, then re-queued by the sweeper) is failed
-# rather than run again: something in it kills or hangs its worker.
-KEYFLOW_MAX_RUNS = env_int("KEYFLOW_MAX_RUNS", 5)
+# An execution whose worker was lost this many times (the sweeper re-queued it) is failed rather than
+# run again: something in it kills or hangs its worker.
+KEYFLOW_MAX_RECOVERIES = env_int("KEYFLOW_MAX_RECOVERIES", 5)
+
+# Expressions (workflows/bounds.py): CPU seconds one render may use, and the largest value it may build
+# (measured as JSON text) — also the largest step output that is stored; past either, the step fails.
+KEYFLOW_EXPRESSION_TIMEOUT = env_float("KEYFLOW_EXPRESSION_TIMEOUT", 1.0)
+KEYFLOW_MAX_VALUE_BYTES = env_int("KEYFLOW_MAX_VALUE_BYTES", 1024 * 1024)
+# One expression's length in characters, and its depth (open brackets plus chained operators, filters
+# and lookups): Jinja's parser recurses per level, so both are refused before parsing.
+KEYFLOW_MAX_EXPRESSION_LENGTH = env_int("KEYFLOW_MAX_EXPRESSION_LENGTH", 1000)
+KEYFLOW_MAX_EXPRESSION_DEPTH = env_int("KEYFLOW_MAX_EXPRESSION_DEPTH", 24)
+# Workflow documents (workflows/dsl/limits.py), checked before any validation: size as JSON, nesting of
+# objects and lists, tasks in all, and switch/for levels inside each other.
+KEYFLOW_MAX_DOCUMENT_BYTES = env_int("KEYFLOW_MAX_DOCUMENT_BYTES", 256 * 1024)
+KEYFLOW_MAX_DOCUMENT_DEPTH = env_int("KEYFLOW_MAX_DOCUMENT_DEPTH", 64)
+KEYFLOW_MAX_TASKS = env_int("KEYFLOW_MAX_TASKS", 500)
+KEYFLOW_MAX_TASK_NESTING = env_int("KEYFLOW_MAX_TASK_NESTING", 8)
 
 # A running execution whose heartbeat is older than this is presumed dead and re-queued.
 KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)
 KEYFLOW_STALE_AFTER_SECONDS = env_int("KEYFLOW_STALE_AFTER_SECONDS", 60)
 KEYFLOW_SWEEP_EVERY_MINUTES = env_int("KEYFLOW_SWEEP_EVERY_MINUTES", 1)
+
+# The worker supervisor (``manage.py worker``, executions/supervisor.py) restarts the django-q2 cluster
+# when work has waited and nothing progressed for this many seconds (its known hang after a worker is
+# killed), sending SIGTERM and, after the grace, SIGKILL to the cluster's whole process group. Workers
+# touch the progress file; the default is one per cluster name in the data directory.
+KEYFLOW_WORKER_STALL_SECONDS = env_float("KEYFLOW_WORKER_STALL_SECONDS", 60.0)
+KEYFLOW_WORKER_STOP_GRACE_SECONDS = env_float("KEYFLOW_WORKER_STOP_GRACE_SECONDS", 10.0)
+KEYFLOW_WORKER_PROGRESS_FILE = env_str(
+    "KEYFLOW_WORKER_PROGRESS_FILE", str(VAR_DIR / f"worker-progress-{Q_CLUSTER['name']}")
+)
+if KEYFLOW_WORKER_STALL_SECONDS <= 0 or KEYFLOW_WORKER_STOP_GRACE_SECONDS < 0:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "KEYFLOW_WORKER_STALL_SECONDS must be positive and KEYFLOW_WORKER_STOP_GRACE_SECONDS not negative"
+    )
 
 # What a schedule does about slots missed while no worker ran:
 #   "latest" (default) runs the most recent missed slot once, "none" skips them, "all" runs each.

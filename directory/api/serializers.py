@@ -30,6 +30,7 @@ from directory.models import (
     User,
     UserGroup,
 )
+from directory.redaction import redact, redact_changes, restore_redacted
 
 _TIMESTAMPS = ("created_at", "updated_at")
 
@@ -46,10 +47,27 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class AttributesField(JSONObjectField):
+    """Custom attributes: values under secret-looking keys (``api_token``…) are shown as ``***``
+    (``directory.redaction``), and a ``***`` sent back for such a key keeps the stored value, so a
+    ``GET`` then ``PUT`` does not overwrite the secret with the placeholder."""
+
+    def to_representation(self, value: Any) -> Any:
+        return redact(super().to_representation(value))
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        instance = getattr(self.parent, "instance", None)
+        stored = getattr(instance, self.source, None) if isinstance(instance, User | UserGroup | Device) else None
+        return restore_redacted(value, stored)
+
+
 class UserSerializer(serializers.ModelSerializer):
     """A person in the directory. ``attributes`` on update is merged key by key (null removes)."""
 
-    attributes = JSONObjectField(required=False, help_text="Custom attributes (a JSON object).")
+    attributes = AttributesField(
+        required=False, help_text="Custom attributes (a JSON object); secret-looking keys are shown as ***."
+    )
     display_name = serializers.CharField(read_only=True)
     groups = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="Ids of the user's groups.")
 
@@ -96,7 +114,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
 class UserGroupSerializer(serializers.ModelSerializer):
     """A user group; members are managed under ``user-groups/{id}/members/``."""
 
-    attributes = JSONObjectField(required=False)
+    attributes = AttributesField(required=False)
     member_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -126,7 +144,7 @@ class MembershipChangeSerializer(serializers.Serializer):
 class DeviceSerializer(serializers.ModelSerializer):
     """A managed device. ``attributes`` on update is merged key by key (null removes)."""
 
-    attributes = JSONObjectField(required=False)
+    attributes = AttributesField(required=False)
     device_groups = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -340,9 +358,16 @@ class ActorSerializer(serializers.Serializer):
 
 
 class DirectoryEventSerializer(serializers.ModelSerializer):
-    """One entry of the directory event log (read-only)."""
+    """One entry of the directory event log (read-only). Events are stored redacted; events
+    written before that are redacted here."""
 
     actor = ActorSerializer(read_only=True)
+
+    def to_representation(self, instance: DirectoryEvent) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["changes"] = redact_changes(data.get("changes"))
+        data["snapshot"] = redact(data.get("snapshot"))
+        return data
 
     class Meta:
         model = DirectoryEvent

@@ -19,7 +19,9 @@ class StepRunSerializer(serializers.ModelSerializer):
     """One step of an execution, in run order (``sequence``)."""
 
     input = AnyJSONField(read_only=True, allow_null=True, help_text="Rendered params, secrets redacted.")
-    output = AnyJSONField(read_only=True, allow_null=True, help_text="The action's output (a preview when truncated).")
+    output = AnyJSONField(
+        read_only=True, allow_null=True, help_text="The action's output (a preview when truncated), secrets redacted."
+    )
     output_truncated = serializers.BooleanField(
         read_only=True,
         default=False,
@@ -48,9 +50,11 @@ class StepRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, instance: StepRun) -> dict:
-        """Outputs are stored in full (a resumed run reads them back) and shown as a preview when large."""
+        """Inputs are stored redacted; outputs are stored whole (a resumed run reads them back) and
+        shown redacted under the same rule, as a preview when large."""
         data = super().to_representation(instance)
-        data["output"], data["output_truncated"] = display_output(instance.output)
+        data["input"] = redact(data.get("input"))
+        data["output"], data["output_truncated"] = display_output(redact(instance.output))
         return data
 
 
@@ -88,6 +92,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "started_by",
             "cancel_requested",
             "run_count",
+            "wake_at",
             "queued_at",
             "started_at",
             "finished_at",

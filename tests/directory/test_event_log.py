@@ -36,6 +36,19 @@ ISSUE_EVENT_TYPES = {
     "policy.bound",
     "policy.unbound",
     "command.finished",
+    # issue 22: who gave whom which access
+    "admin_role.created",
+    "admin_role.updated",
+    "admin_role.permission_granted",
+    "admin_role.permission_revoked",
+    "admin_role.scope_added",
+    "admin_role.scope_removed",
+    "admin_role.deleted",
+    "admin_account.created",
+    "admin_account.updated",
+    "admin_account.role_changed",
+    "admin_account.password_changed",
+    "admin_account.deleted",
 }
 
 

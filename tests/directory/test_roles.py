@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from directory import role_services
-from directory.models import AdminRole
+from directory.models import AdminRole, UserGroup
 from directory.roles import (
     ADMINISTRATOR,
     ADMINISTRATOR_WITH_BILLING,
@@ -20,6 +20,7 @@ from directory.roles import (
     READ_ONLY,
     WORKFLOW_MANAGER_ROLES,
 )
+from tests.directory.helpers import events_after, last_event_id
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +187,218 @@ def test_admin_set_role_makes_it_the_only_role(make_admin, billing_admin):
     assert list(admin.groups.values_list("name", flat=True)) == ["Manager"]
     fresh = get_user_model().objects.get(pk=admin.pk)  # permission caches live on the instance
     assert fresh.has_perm("directory.change_user_state")
+
+
+# --- custom roles' life, each change in the event log with its actor ------------------------
+
+
+def test_copy_gets_its_own_principal_and_a_created_event(billing_admin):
+    mark = last_event_id()
+    role = role_services.role_create(name="Sales Help Desk", based_on=_role(HELP_DESK), actor=billing_admin)
+    assert role.principal.pk != _role(HELP_DESK).principal.pk
+    assert _role(HELP_DESK).principal.groups.get() == _role(HELP_DESK).group  # the original is untouched
+    [event] = events_after(mark)
+    assert (event.type, event.resource_type, event.resource_name) == (
+        "admin_role.created",
+        "admin_role",
+        "Sales Help Desk",
+    )
+    assert (event.actor_type, event.actor_name) == ("admin", billing_admin.username)
+    assert event.snapshot["based_on"] == "Help Desk"
+    assert set(event.snapshot["permissions"]) == _codes(_role(HELP_DESK).group)
+
+
+def test_a_person_holding_the_principal_name_is_never_taken_over(make_admin, billing_admin):
+    person = make_admin("runas-sales")  # an account created before names were reserved
+    with pytest.raises(ValidationError) as caught:
+        role_services.role_create(name="Sales", based_on=None, actor=billing_admin)
+    assert "runas-sales is taken" in caught.value.message_dict["name"][0]
+    person.refresh_from_db()
+    assert person.has_usable_password() and list(person.groups.all()) == []
+    assert not AdminRole.objects.filter(key="sales").exists()
+
+
+def test_deleting_a_role_deletes_its_group_and_principal_and_frees_the_name(billing_admin, make_admin):
+    role = role_services.role_create(name="Temp", based_on=_role(READ_ONLY), actor=billing_admin)
+    holder = make_admin("admin-tmp", role.key)
+    principal_pk, group_pk = role.principal.pk, role.group.pk
+    mark = last_event_id()
+
+    role_services.role_delete(role=role, actor=billing_admin)
+
+    assert not get_user_model().objects.filter(pk=principal_pk).exists()
+    assert not Group.objects.filter(pk=group_pk).exists()
+    assert list(holder.groups.all()) == []
+    assert [(e.type, e.resource_name) for e in events_after(mark)] == [
+        ("admin_role.deleted", "Temp"),
+        ("admin_account.role_changed", "admin-tmp"),
+    ]
+    again = role_services.role_create(name="Temp", based_on=None, actor=billing_admin)
+    assert again.principal.pk != principal_pk
+
+
+def test_a_role_workflows_run_as_cannot_be_deleted(billing_admin):
+    from workflows.services import workflow_create
+
+    role = role_services.role_create(name="Runner", based_on=_role(READ_ONLY), actor=billing_admin)
+    workflow_create(
+        name="noop",
+        definition={"dsl": "1.0", "trigger": {"type": "manual"}, "do": []},
+        run_as=role,
+        actor=billing_admin,
+    )
+    with pytest.raises(ValidationError, match="Workflows run as Runner: noop"):
+        role_services.role_delete(role=role, actor=billing_admin)
+    assert AdminRole.objects.filter(pk=role.pk).exists()
+
+
+def test_set_permissions_writes_one_event_per_grant_and_revoke(billing_admin):
+    role = role_services.role_create(name="Desk", based_on=_role(HELP_DESK), actor=billing_admin)
+    wanted = (_codes(role.group) - {"directory.add_user"}) | {"directory.change_user_state"}
+    mark = last_event_id()
+
+    role_services.role_set_permissions(role=role, actor=billing_admin, permissions=wanted)
+
+    assert _codes(role.group) == wanted
+    found = [
+        (e.type, e.changes[0]["from"], e.changes[0]["to"], e.related_type, e.actor_name) for e in events_after(mark)
+    ]
+    assert found == [
+        ("admin_role.permission_granted", None, "directory.change_user_state", "permission", billing_admin.username),
+        ("admin_role.permission_revoked", "directory.add_user", None, "permission", billing_admin.username),
+    ]
+    mark = last_event_id()
+    role_services.role_set_permissions(role=role, actor=billing_admin, permissions=wanted)  # no change, no event
+    assert events_after(mark) == []
+
+
+def test_unknown_permissions_are_refused(billing_admin):
+    role = role_services.role_create(name="Desk", based_on=None, actor=billing_admin)
+    with pytest.raises(ValidationError, match=r"Unknown permissions: directory\.fly_user"):
+        role_services.role_set_permissions(role=role, actor=billing_admin, permissions={"directory.fly_user"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda role, actor: role_services.role_set_permissions(role=role, actor=actor, permissions=set()),
+        lambda role, actor: role_services.role_update(role=role, actor=actor, name="Renamed"),
+        lambda role, actor: role_services.role_delete(role=role, actor=actor),
+        lambda role, actor: role_services.role_scope_add(
+            role=role, actor=actor, permission="directory.change_user", user_group=UserGroup.objects.create(name="S")
+        ),
+    ],
+    ids=["permissions", "rename", "delete", "scope"],
+)
+def test_builtin_roles_are_refused_by_every_service(billing_admin, change):
+    role = _role(HELP_DESK)
+    before = _codes(role.group)
+    mark = last_event_id()
+    with pytest.raises(ValidationError, match="Built-in roles are read-only"):
+        change(role, billing_admin)
+    role = _role(HELP_DESK)
+    assert (role.name, _codes(role.group)) == ("Help Desk", before)
+    assert [e.type for e in events_after(mark) if e.resource_type == "admin_role"] == []
+
+
+def test_an_admin_cannot_grant_what_they_do_not_hold(make_admin, billing_admin):
+    """Whoever may edit roles could otherwise give themselves everything."""
+    editors = role_services.role_create(name="Role editors", based_on=None, actor=billing_admin)
+    role_services.role_set_permissions(
+        role=editors, actor=billing_admin, permissions={"directory.view_adminrole", "directory.change_adminrole"}
+    )
+    editor = make_admin("admin-ed", editors.key)
+    with pytest.raises(ValidationError) as caught:
+        role_services.role_set_permissions(
+            role=editors, actor=editor, permissions={"directory.change_adminrole", "directory.delete_user"}
+        )
+    assert caught.value.message_dict["permissions"] == [
+        "You cannot grant permissions you do not hold: directory.delete_user."
+    ]
+    # Taking away is allowed.
+    role_services.role_set_permissions(role=editors, actor=editor, permissions={"directory.change_adminrole"})
+
+
+def test_rename_renames_the_group_and_the_principal(billing_admin):
+    role = role_services.role_create(name="Desk", based_on=None, actor=billing_admin)
+    mark = last_event_id()
+    role_services.role_update(role=role, actor=billing_admin, name="Front Desk", description="Front")
+    role = _role(role.key)
+    assert (role.name, role.description, role.principal.last_name) == ("Front Desk", "Front", "Front Desk")
+    [event] = events_after(mark)
+    assert event.changes == [
+        {"field": "name", "from": "Desk", "to": "Front Desk"},
+        {"field": "description", "from": "", "to": "Front"},
+    ]
+    with pytest.raises(ValidationError):
+        role_services.role_update(role=role, actor=billing_admin, name="help desk")
+
+
+def test_scopes_are_added_and_removed_with_events(billing_admin):
+    from directory.scopes import role_scopes
+
+    sales = UserGroup.objects.create(name="Sales")
+    role = role_services.role_create(name="Sales desk", based_on=None, actor=billing_admin)
+    mark = last_event_id()
+
+    assert role_services.role_scope_add(
+        role=role, actor=billing_admin, permission="directory.change_user_state", user_group=sales
+    )
+    assert role_services.role_scope_add(
+        role=role, actor=billing_admin, permission="directory.change_usergroup", user_group=sales
+    )
+    assert not role_services.role_scope_add(  # already there: nothing to do, nothing logged
+        role=role, actor=billing_admin, permission="directory.change_user_state", user_group=sales
+    )
+
+    scopes = role_scopes(role)
+    assert [s.label for s in scopes] == [
+        "Users: change state (activate and suspend) — users in group Sales",
+        "User groups: change — group Sales",
+    ]
+    assert role_services.role_codes(role) == set()  # nothing everywhere
+    added = events_after(mark)
+    assert [(e.type, e.related_name, e.changes[0]["to"]) for e in added] == [
+        (
+            "admin_role.scope_added",
+            "Sales",
+            {"permission": "directory.change_user_state", "applies_to": "users in group Sales"},
+        ),
+        ("admin_role.scope_added", "Sales", {"permission": "directory.change_usergroup", "applies_to": "group Sales"}),
+    ]
+    mark = last_event_id()
+    for scope in scopes:
+        role_services.role_scope_remove(role=role, actor=billing_admin, scope=scope)
+    assert role_scopes(role) == []
+    assert [e.type for e in events_after(mark)] == ["admin_role.scope_removed"] * 2
+    with pytest.raises(ValidationError, match="cannot be limited to user groups"):
+        role_services.role_scope_add(role=role, actor=billing_admin, permission="directory.add_user", user_group=sales)
+
+
+def test_admin_set_role_logs_the_change_once(make_admin, billing_admin):
+    admin = make_admin("admin-new", HELP_DESK)
+    mark = last_event_id()
+    role_services.admin_set_role(admin=admin, role=_role(MANAGER), actor=billing_admin)
+    role_services.admin_set_role(admin=admin, role=_role(MANAGER), actor=billing_admin)  # unchanged
+    role_services.admin_set_role(admin=admin, role=None, actor=billing_admin)
+    assert [e.changes for e in events_after(mark)] == [
+        [{"field": "role", "from": "Help Desk", "to": "Manager"}],
+        [{"field": "role", "from": "Manager", "to": None}],
+    ]
+    assert list(admin.groups.all()) == []
+
+
+def test_handing_out_a_role_counts_its_scopes(make_admin, billing_admin, help_desk_admin):
+    scoped = role_services.role_create(name="Scoped", based_on=None, actor=billing_admin)
+    role_services.role_scope_add(
+        role=scoped,
+        actor=billing_admin,
+        permission="directory.change_user_state",
+        user_group=UserGroup.objects.create(name="Sales"),
+    )
+    target = make_admin("admin-new", None)
+    with pytest.raises(ValidationError) as caught:  # Help Desk may not suspend anyone, so may not hand it out
+        role_services.admin_set_role(admin=target, role=scoped, actor=help_desk_admin)
+    assert "directory.change_user_state" in caught.value.message_dict["role"][0]
+    role_services.admin_set_role(admin=target, role=scoped, actor=billing_admin)
+    assert list(target.groups.all()) == [scoped.group]

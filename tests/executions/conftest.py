@@ -77,10 +77,10 @@ class Die(Action):
 
 
 class CancelSelf(Action):
-    """Asks for its own execution to be cancelled, as an admin would while it runs."""
+    """Asks for its own execution to be cancelled, as an admin would while it runs (committed at
+    once, as an admin's cancel is: an external effect runs with no transaction open)."""
 
     key = "test.cancel_self"
-    effect = DATABASE
     label = category = description = "test"
     params_schema = {"type": "object", "properties": {}}
 

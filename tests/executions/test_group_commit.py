@@ -117,3 +117,39 @@ def test_a_broken_group_that_held_the_claim_still_ends_the_execution(make_workfl
     assert (execution.status, execution.error) == ("failed", "internal error: RuntimeError: query failed")
     assert execution.steps.count() == 0
     assert not connection.in_atomic_block
+
+
+def test_a_long_render_inside_a_group_commits_the_group_and_renders_with_no_transaction_open(
+    make_workflow, administrator, monkeypatch, settings
+):
+    """Rendering is bounded in CPU time; inside an open group it may use only the group's time left,
+    so a slow one never holds the write lock longer than the budget: the group commits and the
+    render starts again outside any transaction."""
+    from executions import runner as runner_module
+    from workflows.expressions import ExpressionTimeout, render_value
+
+    settings.KEYFLOW_GROUP_COMMIT_SECONDS = 3600
+    seen: list[tuple[bool, float | None]] = []
+
+    def slow_render(value, scope, **kwargs):
+        from workflows.bounds import _ACTIVE
+
+        budget = _ACTIVE.get()
+        seen.append((connection.in_atomic_block, budget.timeout if budget else None))
+        if connection.in_atomic_block and value == {"size": "{{ 2 }}"}:
+            raise ExpressionTimeout(0.05)
+        return render_value(value, scope, **kwargs)
+
+    monkeypatch.setattr(runner_module, "render_value", slow_render)
+    workflow = make_workflow(
+        [
+            {"a": {"call": "test.big", "with": {"size": 1}}},
+            {"b": {"call": "test.big", "with": {"size": "{{ 2 }}"}}},
+        ]
+    )
+    execution = _start(workflow, administrator)
+    assert Runner(execution).run() == "succeeded"
+    # b's params: first inside the group (timed out there), then again with no transaction open and
+    # the full expression budget; step a was committed before the second try.
+    assert seen[-2][0] is True and seen[-1] == (False, settings.KEYFLOW_EXPRESSION_TIMEOUT)
+    assert execution.steps.get(name="b").output == {"blob": "xx"}

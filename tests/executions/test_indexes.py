@@ -77,7 +77,7 @@ def test_deleting_an_event_or_a_user_still_unlinks_their_executions(make_workflo
     from workflows.services import workflow_run
 
     workflow = make_workflow([{"t": {"call": "user.update", "with": {"user": "nobody-needed", "job_title": "x"}}}])
-    starter = django_user_model.objects.create(username="starter")
+    starter = django_user_model.objects.create(username="starter", is_superuser=True)  # may run as any role
     execution = workflow_run(workflow=workflow, input={}, actor=starter)
     event = ds.user_create(username="evt", email="evt@example.com", actor=Actor.system("test"))
     created = DirectoryEvent.objects.filter(resource_id=str(event.pk), type="user.created").get()

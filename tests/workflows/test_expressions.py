@@ -10,6 +10,7 @@ import pytest
 
 from workflows import expressions
 from workflows.expressions import (
+    STATEMENTS_REFUSED,
     ExpressionError,
     UndefinedValueError,
     add_days,
@@ -80,8 +81,8 @@ def test_a_lone_expression_keeps_its_native_type(value: str, expected: object) -
         ("{{ input.count }} items", "3 items"),
         ("{{ input.count }}{{ input.count }}", "33"),
         ("{{ input.count }} and {{ input.flag }}", "3 and True"),
-        ("{% if input.flag %}yes{% else %}no{% endif %} {{ input.count }}", "yes 3"),
-        ("{% for i in input.items %}{{ i }};{% endfor %}{{ '' }}", "a;b;"),
+        ("{{ 'yes' if input.flag else 'no' }} {{ input.count }}", "yes 3"),
+        ("{{ input.items|join(';') }};", "a;b;"),
         ("line 1\n{{ input.count }}\n", "line 1\n3\n"),
     ],
 )
@@ -298,15 +299,11 @@ def test_compiled_sources_are_shared_across_scopes() -> None:
         ("{{ 1 + }}", "unexpected 'end of print statement'"),
         ("input.count >", "unexpected 'end of template'"),
         ("a b", "unexpected 'b' after the expression"),
-        (
-            "{% if x %}{{ y }}",
-            "Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or "
-            "'endif'. The innermost block that needs to be closed is 'if'.",
-        ),
+        ("{% if x %}{{ y }}", STATEMENTS_REFUSED),
         ("x\n{{ a + }}", "unexpected 'end of print statement' (line 2)"),
         ("{{ x|nosuchfilter }}", "No filter named 'nosuchfilter'."),
         ("x is nosuchtest", "No test named 'nosuchtest'."),
-        ("{% include 'x' %}{{ 1 }}", "templates cannot include, import or extend other templates"),
+        ("{% include 'x' %}{{ 1 }}", STATEMENTS_REFUSED),
     ],
 )
 def test_check_syntax_gives_a_plain_message(source: str, message: str | None) -> None:
@@ -324,7 +321,7 @@ def test_check_syntax_gives_a_plain_message(source: str, message: str | None) ->
         ("{{ 'steps.a' }} steps.b", set()),
         ("{# steps.c #}{{ 1 }}", set()),
         ("{{ input.steps.a }}", set()),
-        ("{% for s in steps.loop.output.items %}{{ s }}{% endfor %}{{ '' }}", {"loop"}),
+        ("{{ steps.loop.output.items|map(attribute='id')|join }}", {"loop"}),
         ("{{ steps.a.output }", set()),
         ("plain steps.a text", set()),
     ],
@@ -333,8 +330,8 @@ def test_referenced_steps_reads_the_ast(source: str, expected: set[str]) -> None
     assert referenced_steps(source) == expected
 
 
-def test_undeclared_names_leaves_out_names_the_template_sets() -> None:
-    source = "{% set n = input.count %}{% for d in devices %}{{ d }}{{ loop.index }}{{ n }}{% endfor %}{{ now() }}"
+def test_undeclared_names_lists_scope_names_not_globals() -> None:
+    source = "{{ devices|map(attribute=input.field)|join }}{{ now() }}"
     assert undeclared_names(source) == {"input", "devices"}  # globals such as now() are not scope names
     assert undeclared_names("event.user.id == inpt") == {"event", "inpt"}
     assert undeclared_names("{{ broken }") == set()
@@ -348,7 +345,7 @@ def test_undeclared_names_leaves_out_names_the_template_sets() -> None:
         ("x == 1", True),
         ("a {{ x }}", False),
         ("{{ x }}{{ y }}", False),
-        ("{% if x %}{{ x }}{% endif %}", False),
+        ("{% if x %}{{ x }}{% endif %}", True),  # refused (statements), so reported, not counted as text
         ("{{ broken }", True),
     ],
 )

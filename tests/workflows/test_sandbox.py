@@ -11,7 +11,15 @@ import time
 
 import pytest
 
-from workflows.expressions import MAX_LENGTH, MAX_RANGE, ExpressionError, UndefinedValueError, evaluate, render_value
+from workflows.expressions import (
+    MAX_LENGTH,
+    MAX_RANGE,
+    STATEMENTS_REFUSED,
+    ExpressionError,
+    UndefinedValueError,
+    evaluate,
+    render_value,
+)
 
 SCOPE = {
     "input": {"name": "ann", "tags": ["a", "b"]},
@@ -21,7 +29,7 @@ SCOPE = {
 }
 
 UNSAFE = "not allowed: access to attribute {attr!r} of {type!r} object is unsafe."
-NO_LOADING = "templates cannot include, import or extend other templates"
+NO_LOADING = STATEMENTS_REFUSED  # include, import and extends are statements
 
 
 def too_long(size: int) -> str:

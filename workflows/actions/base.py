@@ -10,6 +10,7 @@ with ``ctx.require``; nothing else in Keyflow branches on action keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
 # transaction open; it cannot be rolled back, and is recorded right after.
 DATABASE = "database"
 EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Returned by an action whose result comes later (a device command's exit code): the execution
+    pauses without holding a worker until ``until`` or until the command run finishes, then the
+    runner calls the action's ``resume`` with ``state``."""
+
+    until: datetime
+    state: dict[str, Any]
+    command_run_id: int | None = None
 
 
 class ActionError(Exception):
@@ -54,17 +66,19 @@ class ActionContext:
     idempotency_key: str = ""
     # ``time.monotonic()`` by which the step must be done (HTTP calls use it as their timeout).
     deadline: float | None = None
+    # Model-permission answers read in the runner's current transaction (see ``principal_has_perm``).
+    known_perms: dict[str, bool] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def require(self, perm: str, obj: Any = None, *, verb: str, noun: str = "") -> None:
         """Raise ``PermissionDenied`` unless the run-as role has ``perm`` (on ``obj``, if given).
 
         Model permissions or an object permission (guardian) on ``obj`` both grant it, read fresh
-        at every check.
+        in each transaction.
         """
         from workflows.permissions import principal_has_perm
 
-        if principal_has_perm(self.principal, perm, obj):
+        if principal_has_perm(self.principal, perm, obj, known=self.known_perms):
             return
         what = f" {noun} {obj}" if obj is not None else (f" {noun}" if noun else "")
         raise PermissionDenied(f"run-as role {self.role_name} may not {verb}{what}")
@@ -88,8 +102,13 @@ class Action:
     # to say so runs outside any transaction rather than repeating its effect with a lost group.
     effect: ClassVar[str] = EXTERNAL
 
-    def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any] | Waiting:
         raise NotImplementedError
+
+    def resume(self, ctx: ActionContext, state: dict[str, Any]) -> dict[str, Any] | Waiting:
+        """Finish a step that returned ``Waiting``: called when the execution wakes (its time came, or
+        the command run it waits on finished). Returns the output, ``Waiting`` again, or raises."""
+        raise ActionError(f"{self.key} cannot resume a waiting step")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

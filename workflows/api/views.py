@@ -19,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -33,6 +34,7 @@ from workflows.api import serializers
 from workflows.api.filters import WorkflowFilter
 from workflows.api.permissions import WorkflowPermissionsMixin
 from workflows.dsl import load_schema
+from workflows.dsl.limits import document_limit_problems
 from workflows.models import Workflow
 from workflows.operators import all_operators
 from workflows.run_as import narrowest_builtin_role
@@ -68,7 +70,11 @@ def invalid_workflow(exc: WorkflowInvalid, document_field: str = "definition") -
 
 
 def _run_refused(exc: WorkflowInvalid) -> Exception:
-    """A refused run: the workflow's state (409) or the input (400, with input paths)."""
+    """A refused run: the caller's rights (403), the workflow's state (409) or the input (400, with
+    input paths)."""
+    role = [p for p in exc.problems if p.path == "run_as"]
+    if role:
+        return PermissionDenied(" ".join(p.message for p in role))
     state = [p for p in exc.problems if p.path == "workflow"]
     if state:
         return Conflict(" ".join(p.message for p in state), code="not_runnable")
@@ -184,7 +190,10 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         return self.get_paginated_response(serializers.WorkflowVersionSerializer(page, many=True).data)
 
     def _set_enabled(self, enabled: bool) -> Response:
-        workflow = workflow_set_enabled(workflow=self.get_object(), enabled=enabled, actor=self.request.user)
+        try:
+            workflow = workflow_set_enabled(workflow=self.get_object(), enabled=enabled, actor=self.request.user)
+        except WorkflowInvalid as exc:  # the run-as role holds permissions the caller lacks
+            raise PermissionDenied(" ".join(p.message for p in exc.problems)) from exc
         return Response(serializers.WorkflowSerializer(self.get_queryset().get(pk=workflow.pk)).data)
 
     @extend_schema(
@@ -213,7 +222,8 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         description=(
             "Returns every problem with its path — the same check saving does — plus the narrowest "
             "built-in role that covers the workflow's actions and warnings about the chosen role. "
-            "A definition with problems is still a 200: `valid` is false."
+            "A definition with problems is still a 200: `valid` is false. A definition past the size "
+            "limits (bytes, nesting, tasks: see `x-keyflow-limits` in the DSL schema) is a 400."
         ),
         request=serializers.ValidateInputSerializer,
         responses=serializers.ValidationResultSerializer,
@@ -223,6 +233,9 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         body = serializers.ValidateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         definition = body.validated_data["definition"]
+        too_big = document_limit_problems(definition)
+        if too_big:  # refused outright, as saving would: nothing else is checked
+            raise InvalidInput.from_problems("definition", too_big)
         role = body.validated_data.get("run_as")
         problems, report = workflow_check(definition=definition, run_as=role)
         if role is None:

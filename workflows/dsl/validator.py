@@ -15,6 +15,11 @@ so it reports everything at once rather than the first thing it trips on. Two pa
 
 The walk is tolerant: whatever the shape pass rejected is skipped, so a broken part of the
 document does not hide the problems of the rest.
+
+Both passes recurse and grow with the document, so before either a document past the limits of
+``workflows.dsl.limits`` (size, nesting, tasks) is refused with that problem alone; each
+expression's length and depth are checked before it is parsed, and statements (``{% %}``) are
+refused with their path.
 """
 
 from __future__ import annotations
@@ -37,12 +42,15 @@ from directory.event_types import EVENT_TYPES
 from workflows.actions.base import Action
 from workflows.actions.registry import all_actions, get_action
 from workflows.conditions import validate_condition
+from workflows.dsl.limits import document_limit_problems, document_limits
 from workflows.dsl.problems import Problem
+from workflows.durations import DurationError, parse_duration, parse_time
 from workflows.expressions import (
     GLOBAL_NAMES,
     RESERVED_NAMES,
     SCOPE_NAMES,
     check_syntax,
+    expression_limit_problem,
     is_single_expression,
     is_template,
     iter_templates,
@@ -55,7 +63,7 @@ __all__ = ["DSL_VERSION", "NAME_PATTERN", "Problem", "iter_tasks", "load_schema"
 
 DSL_VERSION = "1.0"
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TASK_KINDS = ("call", "switch", "for")  # the schema's precedence when a task has several
+TASK_KINDS = ("call", "switch", "for", "wait")  # the schema's precedence when a task has several
 
 
 # --- the schema -------------------------------------------------------------------------------
@@ -70,9 +78,22 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+def _published_schema() -> dict[str, Any]:
+    """The schema with the limits in force (settings may change them, so not cached)."""
+    from workflows.bounds import expression_depth_limit, expression_length_limit
+
+    schema = json.loads(json.dumps(_schema()))
+    limits = {name.removeprefix("KEYFLOW_").lower(): value for name, value in document_limits().items()}
+    limits["max_expression_length"] = expression_length_limit()
+    limits["max_expression_depth"] = expression_depth_limit()
+    schema["x-keyflow-limits"] = limits
+    return schema
+
+
 def load_schema() -> dict[str, Any]:
-    """The DSL's JSON Schema as published by the API (a fresh copy; callers may change it)."""
-    return json.loads(json.dumps(_schema()))
+    """The DSL's JSON Schema as published by the API, with ``x-keyflow-limits`` (a fresh copy;
+    callers may change it)."""
+    return _published_schema()
 
 
 @functools.cache
@@ -215,7 +236,7 @@ class _Translator:
             if self.params_of:
                 message = f"unknown param {key!r} for {self.params_of}"
             elif key in TASK_KINDS:
-                message = "a task has only one of 'call', 'switch' or 'for'"
+                message = "a task has only one of 'call', 'switch', 'for' or 'wait'"
             else:
                 message = f"{key!r} is not allowed here"
             yield Problem(_join(path, key), message)
@@ -342,6 +363,9 @@ class _Walker:
     # expressions and conditions
 
     def check_source(self, path: str, source: str, scope: _Scope) -> list[Problem]:
+        limit = expression_limit_problem(source)
+        if limit:
+            return [Problem(path, limit)]
         message = check_syntax(source)
         if message:
             return [Problem(path, f"expression does not parse: {message}")]
@@ -497,6 +521,27 @@ class _Walker:
             body_scope = body_scope.inside_loop(variable)
         return self.walk_block(task.get("do"), f"{path}.do", body_scope)
 
+    def walk_wait(self, name: str, task: dict[str, Any], path: str, scope: _Scope) -> set[str]:
+        wait = task["wait"]
+        if not isinstance(wait, dict) or len(wait) != 1:
+            return set()
+        ((kind, value),) = wait.items()
+        parse = {"for": parse_duration, "until": parse_time}.get(kind)
+        if parse is None:
+            return set()
+        where = f"{path}.wait.{kind}"
+        if isinstance(value, str) and is_template(value):
+            if not is_single_expression(value):
+                self.add(where, "must be one {{ expression }}, not text around it")
+            else:
+                self.problems.extend(self.check_source(where, value, scope))
+            return set()
+        try:
+            parse(value)
+        except DurationError as exc:
+            self.add(where, str(exc))
+        return set()
+
     def check_loop_source(self, source: Any, path: str, scope: _Scope) -> None:
         if isinstance(source, list):
             self.check_templates(source, path, scope)
@@ -513,6 +558,7 @@ _TASK_WALKERS: dict[str, Callable[[_Walker, str, dict[str, Any], str, _Scope], s
     "call": _Walker.walk_call,
     "switch": _Walker.walk_switch,
     "for": _Walker.walk_for,
+    "wait": _Walker.walk_wait,
 }
 
 
@@ -569,6 +615,9 @@ def validate_definition(doc: Any, *, now: dt.datetime | None = None) -> list[Pro
     """
     if not isinstance(doc, dict):
         return [Problem("", "a workflow definition must be a JSON object")]
+    too_big = document_limit_problems(doc)
+    if too_big:
+        return too_big
     walker = _Walker(doc, now or dt.datetime.now(dt.UTC))
     walker.walk()
     unique = dict.fromkeys([*_shape_problems(doc), *walker.problems])
