@@ -6,8 +6,8 @@ through the services, so the admin validates the definition and the run-as role 
 the builder and the API do, with each problem shown beside the definition field.
 
 The builder (``/workflows/``) is where workflows are made and edited: the list and each change
-page link to it, "Add workflow" opens its create dialog, and the raw JSON definition is kept
-as a collapsed, advanced fallback.
+page link to it, the list's "Add workflow" opens its create dialog, and the raw JSON definition
+is kept as an advanced fallback (collapsed on change pages).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -85,6 +84,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     inlines = [WorkflowVersionInline]
     readonly_fields = ("builder_link", "next_runs")
+    change_list_template = "admin/workflows/workflow/change_list.html"
     fieldsets = (
         (None, {"fields": ("builder_link", "name", "description", "run_as", "enabled")}),
         (
@@ -98,6 +98,18 @@ class WorkflowAdmin(admin.ModelAdmin):
         ("Schedule", {"fields": ("next_runs",)}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A new workflow: name, role and the raw JSON, under a pointer to the builder's create dialog."""
+        if obj is not None:
+            return self.fieldsets
+        pointer = format_html(
+            'Workflows are easier to build in the <a href="{}">workflow builder</a>; this form takes the raw '
+            "DSL document.",
+            reverse("workflows:create"),
+        )
+        fields = ("name", "description", "run_as", "enabled", "definition")
+        return ((None, {"fields": fields, "description": pointer}),)
+
     @admin.display(description="Builder")
     def builder_link(self, obj: Workflow) -> str:
         if obj is None or obj.pk is None:
@@ -107,12 +119,6 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     def get_view_on_site_url(self, obj: Workflow | None = None) -> str | None:
         return reverse("workflows:canvas", kwargs={"workflow_id": obj.pk}) if obj is not None else None
-
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
-        """New workflows start in the builder's create dialog (a POST here still saves raw JSON)."""
-        if request.method == "GET" and self.has_add_permission(request):
-            return redirect("workflows:create")
-        return super().add_view(request, form_url, extra_context)
 
     @admin.display(description="Next runs (UTC)")
     def next_runs(self, obj: Workflow) -> str:

@@ -53,6 +53,9 @@ def test_base_layout_has_navigation_csrf_header_and_the_signed_in_admin(rf, admi
     assert administrator.username in html
     assert "Administrator" in html  # the admin's role
     assert "vendor/htmx.min.js" in html
+    # Under the CSP htmx injects no <style> and copies no style attribute; no template comment leaks.
+    assert '"includeIndicatorStyles": false, "attributesToSettle": ["class", "width", "height"]' in html
+    assert "{#" not in html and "endcomment" not in html
     assert 'action="/admin/logout/"' in html
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import AbstractUser
@@ -35,11 +35,20 @@ def directory_data() -> dict[str, object]:
 
 
 @pytest.fixture
-def administrator_page(page: Page, make_admin: Callable[..., AbstractUser], admin_login: Callable[..., None]) -> Page:
+def administrator_page(
+    page: Page, make_admin: Callable[..., AbstractUser], admin_login: Callable[..., None]
+) -> Iterator[Page]:
+    """Signed in as an Administrator on the overview; no Content-Security-Policy violation allowed."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     admin = make_admin("admin-ada", ADMINISTRATOR)
     admin_login(page, admin.username)
     steps.open_builder(page)
-    return page
+    yield page
+    assert violations == []
 
 
 def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Page, directory_data, request) -> None:

@@ -49,11 +49,10 @@ def callers(administrator, billing_admin, help_desk_admin, read_only_admin, make
     }
 
 
-# caller -> (list, add page, change page shows Save, may post changes, may delete);
-# the add page sends those who may add to the builder's create dialog (302).
+# caller -> (list, add page, change page shows Save, may post changes, may delete)
 MATRIX = {
-    "administrator": (200, 302, True, True, True),
-    "billing": (200, 302, True, True, True),
+    "administrator": (200, 200, True, True, True),
+    "billing": (200, 200, True, True, True),
     "read_only": (200, 403, False, False, False),
     "help_desk": (403, 403, None, False, False),
     "custom_admin_copy": (200, 403, False, False, False),
@@ -154,7 +153,10 @@ def test_admin_save_names_the_narrowest_role_and_warns_about_broad_ones(client, 
 def test_admin_pages_lead_to_the_builder(client, administrator, read_only_admin, workflow):
     builder = reverse("workflows:canvas", kwargs={"workflow_id": workflow.pk})
     client.force_login(administrator)
-    assert client.get(reverse("admin:workflows_workflow_add")).url == reverse("workflows:create")
+    listing = client.get(reverse("admin:workflows_workflow_changelist")).content.decode()
+    assert f'href="{reverse("workflows:create")}" class="addlink">Add workflow in the builder' in listing
+    add = client.get(reverse("admin:workflows_workflow_add")).content.decode()
+    assert f'<a href="{reverse("workflows:create")}">workflow builder</a>' in add
     change = client.get(reverse("admin:workflows_workflow_change", args=[workflow.pk])).content.decode()
     assert f'href="{builder}">Open in the builder' in change
     assert "collapse" in change  # the raw JSON is an advanced, collapsed fallback
