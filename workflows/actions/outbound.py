@@ -275,7 +275,7 @@ def request(
             method = "GET" if method != "HEAD" else "HEAD"
             content = None
             headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "idempotency-key")}
-        logger.info("%s: redirected (%s) to %s", label, response.status, display_url(target))
+        logger.info("%s: redirected (%s) to %s", label, response.status, target.host)  # a path may be secret
         url = target
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

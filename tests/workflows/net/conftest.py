@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from directory.actors import Actor
 from directory.models import AdminRole
 from executions.models import Execution
 from executions.tasks import run_execution
@@ -277,6 +278,11 @@ def names(monkeypatch: pytest.MonkeyPatch) -> Names:
 
 
 # --- workflows ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def system(db: None) -> Actor:
+    return Actor.system()
 
 
 @pytest.fixture
