@@ -309,7 +309,7 @@ def _send_once(
         try:
             response = client.send(built, stream=True)
         except httpx.TimeoutException:
-            raise ActionError(f"{label}: timed out after {wait:.3g} s", retryable=True) from None
+            raise ActionError(f"{label}: timed out after {wait:.1f} s", retryable=True) from None
         except httpx.TransportError as exc:
             tls = _tls_failure(exc)
             if tls is not None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -31,6 +33,13 @@ def _echo(got: Received) -> tuple[int, dict[str, str], bytes]:
         {"Content-Type": "application/json", "X-Echo": "yes", "Set-Cookie": "sid=abc"},
         json.dumps(body).encode(),
     )
+
+
+def _split(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """A URL's path (or URL without the query) and its query pairs, sorted: workflow params stored in
+    PostgreSQL's jsonb come back with their keys in another order."""
+    base, _, query = url.partition("?")
+    return base, sorted(parse_qsl(query))
 
 
 def _stored(step: Any) -> str:
@@ -60,7 +69,10 @@ def test_get_through_a_connection(run_one, api, server: ScriptedServer, caplog) 
     )
     assert execution.status == "succeeded", execution.error
     (got,) = server.received
-    assert (got.method, got.path) == ("GET", "/api/v2/users/42?expand=groups&tag=a&tag=b")
+    assert (got.method, _split(got.path)) == (
+        "GET",
+        ("/api/v2/users/42", [("expand", "groups"), ("tag", "a"), ("tag", "b")]),
+    )
     assert got.header("Authorization") == f"Bearer {SECRET}"
     assert got.header("Idempotency-Key") == f"{execution.pk}:do[0].step:1"
     assert got.header("Host") == f"127.0.0.1:{server.port}"
@@ -69,7 +81,7 @@ def test_get_through_a_connection(run_one, api, server: ScriptedServer, caplog) 
     output = step.output
     assert output["status"] == 200
     assert output["truncated"] is False
-    assert output["url"] == server.url("/api/v2/users/42?expand=groups&tag=a&tag=b")
+    assert _split(output["url"]) == (server.url("/api/v2/users/42"), [("expand", "groups"), ("tag", "a"), ("tag", "b")])
     assert output["headers"]["x-echo"] == "yes"
     assert output["headers"]["set-cookie"] == "***"
     assert output["body"]["method"] == "GET"  # parsed JSON
@@ -107,7 +119,7 @@ def test_post_a_form_to_a_url(run_one, server: ScriptedServer, allow) -> None:
     assert execution.status == "succeeded", execution.error
     (got,) = server.received
     assert got.header("Content-Type") == "application/x-www-form-urlencoded"
-    assert got.body == b"name=Ann+Lee&ids=1&ids=2&ok=true"
+    assert sorted(parse_qsl(got.body.decode())) == [("ids", "1"), ("ids", "2"), ("name", "Ann Lee"), ("ok", "true")]
     assert got.header("Authorization") is None
     assert step_of(execution).output["body"] == "created"  # text, not JSON
     assert step_of(execution).output["status"] == 201
@@ -143,9 +155,9 @@ def test_secret_looking_query_values_stay_out_of_the_record(run_one, server: Scr
     allow("127.0.0.1")
     execution = run_one("http.request", {"url": server.url("/q"), "query": {"access_token": "qs-secret", "page": 2}})
     assert execution.status == "succeeded", execution.error
-    assert server.received[0].path == "/q?access_token=qs-secret&page=2"
+    assert _split(server.received[0].path) == ("/q", [("access_token", "qs-secret"), ("page", "2")])
     step = step_of(execution)
-    assert step.output["url"] == server.url("/q?access_token=***&page=2")
+    assert _split(step.output["url"]) == (server.url("/q"), [("access_token", "***"), ("page", "2")])
     assert "qs-secret" not in _stored(step)
 
 
@@ -208,7 +220,7 @@ def test_a_slow_server_times_out_within_the_task_timeout(run_one, server: Script
     execution = run_one("http.request", {"url": server.url("/slow")}, timeout=1)
     assert time.monotonic() - begun < 2.5
     assert execution.status == "failed"
-    assert step_of(execution).error == f"GET {server.url('/slow')}: timed out after 1 s"
+    assert re.fullmatch(rf"GET {re.escape(server.url('/slow'))}: timed out after [01]\.\d s", step_of(execution).error)
 
 
 def test_bodies_past_the_cap_are_cut_and_marked(run_one, server: ScriptedServer, allow, settings) -> None:
