@@ -12,7 +12,7 @@ import httpx
 
 from directory.choices import ConnectionAuthType
 from directory.models import Connection
-from executions.recording import redact
+from directory.redaction import redact
 from workflows.actions import outbound
 from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError
 from workflows.actions.registry import register

@@ -29,7 +29,7 @@ import certifi
 import httpx
 from django.conf import settings
 
-from executions.recording import REDACTED, redact
+from directory.redaction import REDACTED, redact
 from workflows.actions.base import ActionError
 
 logger = logging.getLogger("keyflow.actions.outbound")
