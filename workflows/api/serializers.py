@@ -192,6 +192,7 @@ class ActionTypeSerializer(serializers.Serializer):
     params_schema = serializers.DictField(help_text="JSON Schema of the action's params (`with`).")
     output_schema = serializers.DictField(help_text="JSON Schema of the step's output.")
     permissions = serializers.ListField(child=serializers.CharField())
+    effect = serializers.CharField(help_text="`database`: changes only Keyflow's data; `external`: acts outside it.")
 
 
 class TriggerTypeSerializer(serializers.Serializer):
