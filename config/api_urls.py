@@ -29,6 +29,7 @@ SCHEMA_SETTINGS = {
     # Choice sets that share a field name get a stable, readable component name.
     "ENUM_NAME_OVERRIDES": {
         "ExecutionStatusEnum": "executions.choices.ExecutionStatus",
+        "CommandRunStatusEnum": "directory.choices.CommandRunStatus",
         "WorkflowTypeEnum": "workflows.choices.WorkflowType",
     },
 }

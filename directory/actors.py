@@ -39,6 +39,11 @@ class Actor:
         )
 
     @classmethod
+    def for_agent(cls, device: Any) -> Actor:
+        """A device's agent reporting back (a command's result): recorded under the device's name."""
+        return cls(type=ActorType.AGENT, id=str(device.pk), name=device.hostname)
+
+    @classmethod
     def for_execution(cls, *, execution_id: int, workflow_name: str, depth: int) -> Actor:
         """An execution acting on the directory; ``depth`` is that of the event that caused it + 1."""
         return cls(

@@ -17,15 +17,17 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.template.response import TemplateResponse
 from guardian.admin import GuardedModelAdmin
 
 from directory import services
-from directory.choices import ActorType, ResourceType
+from directory.choices import ActorType, AgentTokenKind, ResourceType
 from directory.event_types import EVENT_TYPES
 from directory.models import (
+    AgentToken,
     Command,
     CommandRun,
     Connection,
@@ -287,10 +289,98 @@ class DeviceAdmin(ServiceAdmin):
         "disk_encrypted",
         "firewall_enabled",
         "active",
+        "agent_enrolled",
     )
     list_filter = ("os_family", "disk_encrypted", "firewall_enabled", "active", "locked")
     search_fields = ("hostname", "display_name", "serial_number")
     autocomplete_fields = ("owner",)
+    actions = ("create_enrolment_tokens", "revoke_agent_tokens")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        agents = AgentToken.objects.filter(device=OuterRef("pk"), kind=AgentTokenKind.AGENT, revoked_at__isnull=True)
+        return super().get_queryset(request).annotate(has_agent=Exists(agents))
+
+    @admin.display(boolean=True, description="Agent")
+    def agent_enrolled(self, obj: Device) -> bool:
+        return obj.has_agent
+
+    @admin.action(description="Create agent enrolment tokens for selected devices", permissions=["change"])
+    def create_enrolment_tokens(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """Show each new token once, on a page of its own (never in a message stored in the session)."""
+        created = []
+        for device in queryset:
+            try:
+                row, token = services.agent_enrolment_token_create(device=device, actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{device}: {'; '.join(exc.messages)}")
+                continue
+            created.append({"device": device, "token": token, "expires_at": row.expires_at})
+        if not created:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Agent enrolment tokens",
+            "opts": self.model._meta,
+            "tokens": created,
+            "server": request.build_absolute_uri("/").rstrip("/"),
+        }
+        response = TemplateResponse(request, "directory/admin/agent_enrolment_tokens.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke agent tokens of selected devices", permissions=["change"])
+    def revoke_agent_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
+        devices = list(queryset)
+        revoked = sum(services.agent_tokens_revoke(device=device, actor=request.user) for device in devices)
+        messages.info(request, f"Revoked {revoked} token(s) of {len(devices)} device(s).")
+
+
+@admin.register(AgentToken)
+class AgentTokenAdmin(admin.ModelAdmin):
+    """Agent and enrolment tokens, read-only but for revoking. Guarded by the device permissions
+    (seeing devices, changing devices) rather than permissions of their own, as in the API."""
+
+    list_display = ("prefix", "device", "kind", "active", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("device",)
+    search_fields = ("device__hostname", "prefix")
+    readonly_fields = (
+        "device",
+        "kind",
+        "prefix",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    fields = readonly_fields
+    actions = ("revoke",)
+
+    @admin.display(boolean=True, description="Active")
+    def active(self, obj: AgentToken) -> bool:
+        return obj.is_active
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("directory.view_device")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("directory.change_device")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = services.agent_tokens_revoke(tokens=list(queryset), actor=request.user)
+        messages.info(request, f"Revoked {revoked} token(s).")
 
 
 @admin.register(DeviceGroup)

@@ -54,6 +54,11 @@ class CommandRunStatus(models.TextChoices):
         return {cls.SUCCEEDED, cls.FAILED, cls.TIMED_OUT}
 
 
+class AgentTokenKind(models.TextChoices):
+    ENROLMENT = "enrolment", "Enrolment (one use)"
+    AGENT = "agent", "Agent"
+
+
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "Email list"
     SLACK = "slack", "Slack incoming webhook"
@@ -72,6 +77,7 @@ class ActorType(models.TextChoices):
     ADMIN = "admin", "Admin account"
     API_TOKEN = "api_token", "API token"
     EXECUTION = "execution", "Workflow execution"
+    AGENT = "agent", "Device agent"
     SYSTEM = "system", "System"
 
 

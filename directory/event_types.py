@@ -69,6 +69,7 @@ register("user.deleted", _U, "A user was deleted; the event keeps a snapshot of 
 register("user.locked", _U, "A user's account was locked.", _USER)
 register("user.unlocked", _U, "A user's account was unlocked.", _USER)
 register("user.password_expired", _U, "A user's password was marked expired.", _USER)
+register("user.mfa_reset", _U, "A user's MFA enrolment was reset: they must enrol a factor again.", _USER)
 register("user_group.created", _G, "A user group was created.", ("group",))
 register("user_group.deleted", _G, "A user group was deleted.", ("group",))
 register("user_group.member_added", _G, "A user joined a user group.", _MEMBER)
@@ -76,6 +77,14 @@ register("user_group.member_removed", _G, "A user left a user group.", _MEMBER)
 register("device.created", _D, "A device was enrolled.", _DEVICE)
 register("device.updated", _D, "A device's attributes changed.", _DEVICE)
 register("device.deleted", _D, "A device was removed; the event keeps a snapshot.", _DEVICE)
+register(
+    "device.agent_enrolment_created",
+    _D,
+    "An admin created a one-use enrolment token for the device's agent (the token itself is not kept).",
+    _DEVICE,
+)
+register("device.agent_enrolled", _D, "The device's agent enrolled and received its own token.", _DEVICE)
+register("device.agent_revoked", _D, "The device's agent or enrolment tokens were revoked.", _DEVICE)
 register("device_group.member_added", _DG, "A device joined a device group.", ("device_group", "device"))
 register("device_group.member_removed", _DG, "A device left a device group.", ("device_group", "device"))
 register(

@@ -8,6 +8,7 @@ change is recorded as a ``DirectoryEvent`` in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.db.models import Q
 
 from directory.choices import (
     ActorType,
+    AgentTokenKind,
     ChannelKind,
     CommandRunStatus,
     CommandShell,
@@ -158,12 +160,18 @@ class Command(models.Model):
     shell = models.CharField(max_length=16, choices=CommandShell.choices, default=CommandShell.BASH)
     script = models.TextField()
     timeout_seconds = models.PositiveIntegerField(default=120)
+    # ``lock:macos``, ``restart:linux``…: a built-in command (``directory.builtin_commands``) that
+    # Keyflow created on first use; its script may be edited here like any other.
+    builtin = models.CharField(max_length=32, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         permissions = [("run_command", "Can run commands on devices")]
+        constraints = [
+            models.UniqueConstraint(fields=["builtin"], condition=~Q(builtin=""), name="command_builtin_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -189,6 +197,46 @@ class CommandRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.command} on {self.device}"
+
+
+class AgentToken(models.Model):
+    """A device agent's credential, or the one-use enrolment token an admin hands out to obtain one.
+
+    Only a SHA-256 hash of the token is stored (tokens are 256 random bits, so a fast hash is
+    enough); the token itself is shown once, when it is made. An agent token is created by the
+    agent's own enrolment, so no person ever sees it. Revoked tokens are kept for the record.
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="agent_tokens")
+    kind = models.CharField(max_length=16, choices=AgentTokenKind.choices)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The token's first characters")
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When an enrolment token was exchanged")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "agent token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.get_kind_display()}, {self.device})"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        """What is stored of a token, and looked up by."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        from django.utils import timezone
+
+        if self.revoked_at is not None or self.used_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
 
 
 class NotificationChannel(models.Model):

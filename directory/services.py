@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import functools
 import re
+import secrets
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from directory.actors import ActorLike, acting_as
-from directory.choices import ChannelKind, CommandRunStatus, ConnectionAuthType, UserState
+from directory.actors import Actor, ActorLike, acting_as
+from directory.builtin_commands import BUILTIN_COMMANDS, builtin_key, on_success_fields
+from directory.choices import (
+    AgentTokenKind,
+    ChannelKind,
+    CommandRunStatus,
+    ConnectionAuthType,
+    OSFamily,
+    ResourceType,
+    UserState,
+)
 from directory.event_log import PendingEvent, record_events
 from directory.models import (
+    AgentToken,
     Command,
     CommandRun,
     Connection,
@@ -35,14 +48,19 @@ from directory.signals import loaded_values, mark_saved
 from directory.snapshots import json_value, snapshot
 
 __all__ = [
+    "agent_enrol",
+    "agent_enrolment_token_create",
+    "agent_tokens_revoke",
     "channel_create",
     "channel_delete",
     "channel_update",
     "channel_validate",
+    "command_builtin",
     "command_create",
     "command_delete",
     "command_run_finish",
     "command_run_request",
+    "command_runs_claim",
     "command_update",
     "connection_create",
     "connection_delete",
@@ -56,6 +74,7 @@ __all__ = [
     "device_group_remove_member",
     "device_group_update",
     "device_lock",
+    "device_record_contact",
     "device_update",
     "group_add_member",
     "group_create",
@@ -72,6 +91,9 @@ __all__ = [
     "user_delete",
     "user_expire_password",
     "user_lock",
+    "user_remove_from_all_groups",
+    "user_reset_mfa",
+    "user_set_manager",
     "user_suspend",
     "user_unlock",
     "user_update",
@@ -292,6 +314,46 @@ def user_unlock(*, user: User, actor: ActorLike) -> User:
 def user_expire_password(*, user: User, actor: ActorLike) -> User:
     """Mark the user's password expired so they must change it at next sign-in."""
     return _set_flag(user, "password_expired", True, actor)
+
+
+@transaction.atomic
+def user_reset_mfa(*, user: User, actor: ActorLike) -> User:
+    """Clear the user's MFA enrolment so they must enrol a factor again at next sign-in (a lost
+    phone, offboarding); writes ``user.mfa_reset``."""
+    return _set_flag(user, "mfa_enrolled", False, actor)
+
+
+# A reporting chain longer than this is treated as a loop rather than walked further.
+_MAX_MANAGER_CHAIN = 1000
+
+
+@transaction.atomic
+def user_set_manager(*, user: User, manager: User | None, actor: ActorLike, locked: bool = False) -> User:
+    """Set (or, with None, clear) a user's manager, refusing a loop in the reporting chain: an org
+    chart where A reports to B and B, through others, to A has no top (``locked``: see ``user_update``)."""
+    if manager is not None:
+        current: int | None = manager.pk
+        for _ in range(_MAX_MANAGER_CHAIN):
+            if current is None:
+                break
+            if current == user.pk:
+                loop = f"{manager} reports to {user}, directly or through others; a reporting chain cannot loop."
+                raise ValidationError({"manager": loop})
+            current = User.objects.filter(pk=current).values_list("manager_id", flat=True).first()
+        else:
+            raise ValidationError({"manager": f"The reporting chain above {manager} is too long."})
+    return user_update(user=user, actor=actor, locked=locked, manager=manager)
+
+
+@transaction.atomic
+def user_remove_from_all_groups(*, user: User, actor: ActorLike) -> list[UserGroup]:
+    """Take a user out of every user group (offboarding); returns the groups they left, by name, so
+    that they can be given back. One ``user_group.member_removed`` per group."""
+    with acting_as(actor):
+        groups = list(UserGroup.objects.filter(members=user).order_by("name"))
+        if groups:
+            user.groups.remove(*groups)
+        return groups
 
 
 @transaction.atomic
@@ -593,6 +655,36 @@ def command_delete(*, command: Command, actor: ActorLike) -> None:
 
 
 @transaction.atomic
+def command_builtin(*, key: str, os_family: str, actor: ActorLike) -> Command:
+    """The stored command for the built-in command ``key`` (lock, restart, erase) on ``os_family``,
+    created from ``directory.builtin_commands`` the first time it is needed; refused, naming the
+    reason, for an OS family it has no script for."""
+    spec = BUILTIN_COMMANDS.get(key)
+    if spec is None:
+        raise ValidationError({"command": f"There is no built-in command {key!r}."})
+    family = OSFamily(os_family).label if os_family in OSFamily.values else os_family
+    if os_family not in spec.scripts:
+        reason = spec.unsupported.get(os_family, "there is no script for it")
+        raise ValidationError({"device": f"{spec.label} is not available for {family} devices: {reason}."})
+    marker = builtin_key(key, os_family)
+    existing = Command.objects.filter(builtin=marker).first()
+    if existing is not None:
+        return existing
+    shell, script = spec.scripts[os_family]
+    with acting_as(actor):
+        return _save(
+            Command(
+                name=spec.name_for(os_family),
+                description=spec.description,
+                shell=shell,
+                script=script,
+                timeout_seconds=spec.timeout_seconds,
+                builtin=marker,
+            )
+        )
+
+
+@transaction.atomic
 def command_run_request(*, command: Command, device: Device, actor: ActorLike) -> CommandRun:
     """Queue a command for a device; the device's agent picks it up and reports back."""
     with acting_as(actor) as who:
@@ -602,10 +694,44 @@ def command_run_request(*, command: Command, device: Device, actor: ActorLike) -
 
 
 @transaction.atomic
+def command_runs_claim(*, device: Device, limit: int = 10) -> list[CommandRun]:
+    """Hand the device's agent its queued command runs, oldest first, marking each running.
+
+    Each run is claimed with a conditional update, so two polls never both get the same run. The
+    status change writes no event: only a finished run is something workflows act on.
+    """
+    now = timezone.now()
+    queued = CommandRun.objects.filter(device=device, status=CommandRunStatus.QUEUED)
+    claimed = [
+        pk
+        for pk in queued.order_by("requested_at", "pk").values_list("pk", flat=True)[:limit]
+        if CommandRun.objects.filter(pk=pk, status=CommandRunStatus.QUEUED).update(
+            status=CommandRunStatus.RUNNING, started_at=now
+        )
+    ]
+    return list(CommandRun.objects.filter(pk__in=claimed).select_related("command").order_by("requested_at", "pk"))
+
+
+# Output kept per command run; more is cut, and marked so (a runaway ``cat`` must not fill a step).
+COMMAND_OUTPUT_MAX_CHARS = 65536
+_TRUNCATED = "\n[output truncated by Keyflow]"
+
+
+def _cap_output(output: str) -> str:
+    if len(output) <= COMMAND_OUTPUT_MAX_CHARS:
+        return output
+    return output[: COMMAND_OUTPUT_MAX_CHARS - len(_TRUNCATED)] + _TRUNCATED
+
+
+@transaction.atomic
 def command_run_finish(
     *, run: CommandRun, actor: ActorLike, exit_code: int | None, output: str = "", status: str | None = None
 ) -> CommandRun:
-    """Record a command run's result as reported by the agent; writes ``command.finished``."""
+    """Record a command run's result as reported by the agent; writes ``command.finished``.
+
+    A built-in command that succeeded also records what it did on the device (a lock sets
+    ``locked``), in the same transaction.
+    """
     with acting_as(actor):
         run = CommandRun.objects.select_for_update().select_related("command", "device").get(pk=run.pk)
         if run.status in CommandRunStatus.finished():
@@ -617,11 +743,141 @@ def command_run_finish(
         now = timezone.now()
         run.status = status
         run.exit_code = exit_code
-        run.output = output
+        run.output = _cap_output(output)
         run.started_at = run.started_at or now
         run.finished_at = now
         run.save()
+        effects = on_success_fields(run.command.builtin) if status == CommandRunStatus.SUCCEEDED else {}
+        if effects:
+            device_update(device=run.device, actor=actor, **effects)
         return run
+
+
+# --- device agents -----------------------------------------------------------------------------
+
+# How long an enrolment token may wait to be used.
+ENROLMENT_TOKEN_TTL = timedelta(hours=24)
+# Agents call in every few seconds; ``last_contact_at`` is written at most this often.
+CONTACT_RESOLUTION = timedelta(seconds=30)
+_TOKEN_PREFIX = {AgentTokenKind.ENROLMENT: "kfe_", AgentTokenKind.AGENT: "kfa_"}
+
+
+def _new_token(device: Device, kind: str, created_by: str, expires_at: Any = None) -> tuple[AgentToken, str]:
+    token = _TOKEN_PREFIX[kind] + secrets.token_urlsafe(32)
+    row = AgentToken.objects.create(
+        device=device,
+        kind=kind,
+        key_hash=AgentToken.hash(token),
+        prefix=token[:12],
+        created_by=created_by[:255],
+        expires_at=expires_at,
+    )
+    return row, token
+
+
+def _token_event(event_type: str, device: Device, tokens: Iterable[AgentToken]) -> PendingEvent:
+    return PendingEvent(
+        event_type,
+        ResourceType.DEVICE,
+        device,
+        snapshot={
+            "device": snapshot(device),
+            "tokens": [{"id": t.pk, "kind": t.kind, "prefix": t.prefix} for t in tokens],
+        },
+    )
+
+
+def _active_tokens(device: Device, kind: str | None = None) -> models.QuerySet[AgentToken]:
+    now = timezone.now()
+    rows = AgentToken.objects.filter(device=device, revoked_at__isnull=True, used_at__isnull=True)
+    rows = rows.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    return rows.filter(kind=kind) if kind else rows
+
+
+@transaction.atomic
+def agent_enrolment_token_create(*, device: Device, actor: ActorLike) -> tuple[AgentToken, str]:
+    """A one-use token (valid for ``ENROLMENT_TOKEN_TTL``) with which the device's agent enrols.
+
+    Returns the row and the token, which is not stored and so can be shown only now. An earlier
+    enrolment token of the device that was not used is revoked: one pending enrolment per device.
+    The agent already enrolled keeps working until the new enrolment replaces it.
+    """
+    with acting_as(actor) as who:
+        device = Device.objects.select_for_update().get(pk=device.pk)
+        if not device.active:
+            raise ValidationError({"device": f"Device {device.hostname} is not active."})
+        _active_tokens(device, AgentTokenKind.ENROLMENT).update(revoked_at=timezone.now())
+        row, token = _new_token(
+            device, AgentTokenKind.ENROLMENT, f"{who.type}:{who.name}", timezone.now() + ENROLMENT_TOKEN_TTL
+        )
+        record_events([_token_event("device.agent_enrolment_created", device, [row])])
+        return row, token
+
+
+@transaction.atomic
+def agent_enrol(*, enrolment: AgentToken, agent_version: str = "", os_version: str = "") -> tuple[AgentToken, str]:
+    """Exchange an enrolment token for the agent's own token, which only the agent ever sees.
+
+    The enrolment token is used up, and any earlier agent token of the device revoked (a
+    reinstalled agent replaces the old one). The agent's facts (version, OS version) are recorded.
+    """
+    device = Device.objects.select_for_update().get(pk=enrolment.device_id)
+    with acting_as(Actor.for_agent(device)) as who:
+        used = AgentToken.objects.filter(
+            pk=enrolment.pk, kind=AgentTokenKind.ENROLMENT, used_at__isnull=True, revoked_at__isnull=True
+        ).update(used_at=timezone.now())
+        if not used:
+            raise ValidationError({"token": "This enrolment token was already used or revoked."})
+        _active_tokens(device, AgentTokenKind.AGENT).update(revoked_at=timezone.now())
+        row, token = _new_token(device, AgentTokenKind.AGENT, f"{who.type}:{who.name}")
+        facts = {"agent_version": agent_version[:32], "os_version": os_version[:64]}
+        facts = {k: v for k, v in facts.items() if v and getattr(device, k) != v}
+        if facts:
+            device_update(device=device, actor=who, **facts)
+        record_events([_token_event("device.agent_enrolled", device, [row])])
+        return row, token
+
+
+@transaction.atomic
+def agent_tokens_revoke(
+    *, actor: ActorLike, device: Device | None = None, tokens: Iterable[AgentToken] | None = None
+) -> int:
+    """Revoke a device's agent and enrolment tokens (or the given ones); returns how many were
+    active. The agent is refused from its next call on; enrolling again makes it a new token."""
+    if (device is None) == (tokens is None):
+        raise ValueError("Revoke the tokens of one device, or given tokens.")
+    rows = (
+        _active_tokens(device)
+        if device is not None
+        else AgentToken.objects.filter(pk__in=[t.pk for t in tokens], revoked_at__isnull=True, used_at__isnull=True)
+    )
+    revoked = list(rows.select_related("device"))
+    if not revoked:
+        return 0
+    AgentToken.objects.filter(pk__in=[t.pk for t in revoked], revoked_at__isnull=True).update(revoked_at=timezone.now())
+    by_device: dict[int, list[AgentToken]] = {}
+    for row in revoked:
+        by_device.setdefault(row.device_id, []).append(row)
+    with acting_as(actor):
+        record_events(_token_event("device.agent_revoked", rows[0].device, rows) for rows in by_device.values())
+    return len(revoked)
+
+
+@transaction.atomic
+def device_record_contact(*, device: Device, token: AgentToken, agent_version: str = "") -> None:
+    """Note that the device's agent called in (``last_contact_at``, the token's ``last_used_at``).
+
+    Telemetry, not a change anyone made: written with ``update()``, so no ``device.updated`` event
+    (every poll would start "on device updated" workflows), and at most every ``CONTACT_RESOLUTION``.
+    """
+    now = timezone.now()
+    stale = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - CONTACT_RESOLUTION)
+    fields: dict[str, Any] = {"last_contact_at": now}
+    if agent_version:
+        fields["agent_version"] = agent_version[:32]
+    Device.objects.filter(pk=device.pk).filter(stale).update(**fields)
+    token_stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - CONTACT_RESOLUTION)
+    AgentToken.objects.filter(pk=token.pk).filter(token_stale).update(last_used_at=now)
 
 
 # --- notification channels -------------------------------------------------------------------

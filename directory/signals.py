@@ -69,11 +69,13 @@ def _user_specific_event(change: Change) -> str | None:
         return "user.locked" if to else "user.unlocked"
     if name == "password_expired" and to:
         return "user.password_expired"
+    if name == "mfa_enrolled" and not to:
+        return "user.mfa_reset"
     return None
 
 
 def _user_rule(user: models.Model, changes: list[Change], values: dict[str, Any]) -> list[PendingEvent]:
-    """Specific events for state, lock and password expiry; ``user.updated`` for the rest.
+    """Specific events for state, lock, password expiry and MFA reset; ``user.updated`` for the rest.
 
     Admins expect one event per meaning: suspending someone is ``user.suspended``, not also a
     ``user.updated`` that would start every "on update" workflow. If the same save also

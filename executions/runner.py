@@ -419,15 +419,15 @@ class Runner:
                 self._update(prior, StepStatus.WAITING, output=result.state)
                 self._suspend(result.until, result.command_run_id)
             self._update(prior, StepStatus.SUCCEEDED, output=result)
-            self._commit_if_external(action)
+            self._flush_if_external(action)
             return
         self._update(prior, StepStatus.FAILED, output=prior.output, error=message)
-        self._commit_if_external(action)
+        self._flush_if_external(action)
         if task.get("on_error") == "continue":
             return
         raise ExecutionFailed(f"Step {where.path} failed: {message}")
 
-    def _commit_if_external(self, action: Action) -> None:
+    def _flush_if_external(self, action: Action) -> None:
         if action.effect == EXTERNAL:
             self._commit_group()
 

@@ -48,7 +48,7 @@ def execution_start(
             return existing, False
     execution = Execution(
         workflow=workflow,
-        version_id=workflow.current_version_id,
+        version=workflow.current_version,  # loaded with the workflow by its callers: the 202 shows its number
         trigger_kind=trigger_kind,
         input=input or {},
         started_by=started_by if getattr(started_by, "pk", None) else None,

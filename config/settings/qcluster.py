@@ -32,3 +32,5 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker, woken on this machine when a task is queued instead of waiting for its poll.
+    Q_CLUSTER["broker_class"] = "executions.broker.WakeableORM"

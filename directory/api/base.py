@@ -49,8 +49,13 @@ def api_actor(request: Request) -> Actor:
     """The author of the directory changes this request makes.
 
     The actor middleware runs before DRF authenticates a token, so API views pass the actor to
-    the services explicitly; a token caller is recorded as ``api_token`` in the event log.
+    the services explicitly; a token caller is recorded as ``api_token`` in the event log. A workflow's
+    ``api.call`` sets ``keyflow_actor`` on its request: the execution is the author then (a client
+    cannot set a request attribute).
     """
+    acting = getattr(request, "keyflow_actor", None)
+    if isinstance(acting, Actor):
+        return acting
     return Actor.for_admin(request.user, via_token=isinstance(request.auth, Token))
 
 

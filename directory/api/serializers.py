@@ -222,8 +222,8 @@ class CommandSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Command
-        fields = ("id", "name", "description", "shell", "script", "timeout_seconds", *_TIMESTAMPS)
-        read_only_fields = _TIMESTAMPS
+        fields = ("id", "name", "description", "shell", "script", "timeout_seconds", "builtin", *_TIMESTAMPS)
+        read_only_fields = ("builtin", *_TIMESTAMPS)
 
 
 class CommandRunSerializer(serializers.ModelSerializer):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from directory.api import views
+from directory.api import agent, views
 
 router = SimpleRouter()
 router.register("users", views.UserViewSet, basename="users")
@@ -19,4 +20,9 @@ router.register("connections", views.ConnectionViewSet, basename="connections")
 router.register("roles", views.RoleViewSet, basename="roles")
 router.register("events", views.DirectoryEventViewSet, basename="events")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("agent/enrol/", agent.AgentEnrolView.as_view(), name="agent-enrol"),
+    path("agent/commands/", agent.AgentCommandsView.as_view(), name="agent-commands"),
+    path("agent/commands/<int:pk>/result/", agent.AgentResultView.as_view(), name="agent-command-result"),
+]

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from directory import role_services, services
-from directory.api import filters, serializers
+from directory import role_services, selectors, services
+from directory.api import agent, filters, serializers
 from directory.api.base import KeyflowGenericViewSet, KeyflowModelViewSet, api_actor
 from directory.choices import UserState
 from directory.models import (
@@ -251,10 +251,59 @@ class DeviceViewSet(_ServiceViewSet):
     ordering_fields = ("hostname", "os_family", "last_contact_at", "created_at", "updated_at")
     perm_model = ("directory", "device")
     operation_prefix = "devices"
+    action_permissions = {
+        "agent_token": {
+            "GET": ("directory.view_device",),
+            "POST": ("directory.change_device",),
+            "DELETE": ("directory.change_device",),
+        }
+    }
     create_service = services.device_create
     update_service = services.device_update
     delete_service = services.device_delete
     instance_kwarg = "device"
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="devices_agent_token_list",
+        summary="Whether the device's agent is enrolled, and its tokens (never the tokens themselves)",
+        responses=agent.DeviceAgentSerializer,
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="devices_agent_token_create",
+        summary="Create a one-use enrolment token for the device's agent (shown once)",
+        request=None,
+        responses={201: agent.EnrolmentTokenCreatedSerializer},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        operation_id="devices_agent_token_revoke",
+        summary="Revoke the device's agent and enrolment tokens",
+        request=None,
+        responses={200: agent.RevokedSerializer},
+    )
+    @action(detail=True, methods=["get", "post", "delete"], url_path="agent-token", filter_backends=[])
+    def agent_token(self, request: Request, pk: str | None = None) -> Response:
+        device = self.get_object()
+        actor = api_actor(request)
+        if request.method == "DELETE":
+            return Response({"revoked": services.agent_tokens_revoke(device=device, actor=actor)})
+        if request.method == "POST":
+            row, token = services.agent_enrolment_token_create(device=device, actor=actor)
+            server = request.build_absolute_uri("/").rstrip("/")
+            body = {
+                "token": token,
+                "expires_at": row.expires_at,
+                "device": {"id": device.pk, "hostname": device.hostname},
+                "server": server,
+                "enrol_command": f"python3 keyflow_agent.py enrol --server {server} --token {token}",
+            }
+            return Response(agent.EnrolmentTokenCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+        tokens = device.agent_tokens.all()
+        return Response(
+            agent.DeviceAgentSerializer({"enrolled": selectors.device_has_agent(device), "tokens": tokens}).data
+        )
 
 
 @extend_schema_view(

@@ -109,3 +109,19 @@ class ExecutionDetailSerializer(ExecutionSerializer):
     class Meta(ExecutionSerializer.Meta):
         fields = (*ExecutionSerializer.Meta.fields, "steps")
         read_only_fields = fields
+
+
+class RunAcceptedSerializer(ExecutionDetailSerializer):
+    """The 202 body of a run: the execution as it was queued. A run never claimed by a worker has no
+    steps, so none are read for it (a retried call with an idempotency key may return one that ran)."""
+
+    steps = serializers.SerializerMethodField()
+
+    class Meta(ExecutionDetailSerializer.Meta):
+        pass
+
+    @extend_schema_field(StepRunSerializer(many=True))
+    def get_steps(self, execution: Execution) -> list[dict]:
+        if execution.run_count == 0:
+            return []
+        return StepRunSerializer(execution.steps.all(), many=True).data

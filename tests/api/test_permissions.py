@@ -25,6 +25,7 @@ from directory.roles import (
     READ_ONLY,
 )
 from tests.api.conftest import MANUAL_DEFINITION
+from tests.api.test_agent_api import AGENT_OPERATIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +122,9 @@ CASES = [
     ),
     Case("devices_partial_update", "patch", "devices/{device}/", 200, HELP_DESK, 403, lambda o: {"locked": True}),
     Case("devices_destroy", "delete", "devices/{device}/", 204, READ_ONLY, 403),
+    Case("devices_agent_token_list", "get", "devices/{device}/agent-token/", 200, NO_ROLE, 404),
+    Case("devices_agent_token_create", "post", "devices/{device}/agent-token/", 201, READ_ONLY, 403),
+    Case("devices_agent_token_revoke", "delete", "devices/{device}/agent-token/", 200, HELP_DESK, 403),
     Case("device_groups_list", "get", "device-groups/", 200, NO_ROLE, 403),
     Case("device_groups_create", "post", "device-groups/", 201, HELP_DESK, 403, lambda o: {"name": "Lab"}),
     Case("device_groups_retrieve", "get", "device-groups/{device_group}/", 200, NO_ROLE, 404),
@@ -393,7 +397,7 @@ def test_every_operation_is_covered(admin_api: APIClient) -> None:
     """The matrix above names every operation in the schema (so a new endpoint needs a row)."""
     schema = admin_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operations = {op["operationId"] for item in schema["paths"].values() for op in item.values() if "operationId" in op}
-    covered = {case.operation for case in CASES}
+    covered = {case.operation for case in CASES} | AGENT_OPERATIONS  # agents' own: test_agent_api
     assert operations - covered == set()
 
 

@@ -49,6 +49,11 @@ ISSUE_EVENT_TYPES = {
     "admin_account.role_changed",
     "admin_account.password_changed",
     "admin_account.deleted",
+    # issue 18: MFA reset, device agents
+    "user.mfa_reset",
+    "device.agent_enrolment_created",
+    "device.agent_enrolled",
+    "device.agent_revoked",
 }
 
 

@@ -61,16 +61,16 @@ class SlowUpdate(Action):
 
 
 class Die(Action):
-    """Kills the 'worker' the first time it runs (after earlier steps committed)."""
+    """Kills the 'worker' the first time it runs (after earlier steps committed), or every time."""
 
     key = "test.die"
     effect = DATABASE
     label = category = description = "test"
-    params_schema = {"type": "object", "properties": {}}
+    params_schema = {"type": "object", "properties": {"always": {"type": "boolean"}}}
     died: list[int] = []
 
     def run(self, ctx: ActionContext, params: dict[str, Any]) -> dict[str, Any]:
-        if not type(self).died:
+        if params.get("always") or not type(self).died:
             type(self).died.append(1)
             raise WorkerDied()
         return {"survived": True}

@@ -470,3 +470,26 @@ def test_idempotent_retry_after_disable_returns_the_first_execution(make_workflo
     again = workflow_run(workflow=workflow, input={}, actor=administrator, idempotency_key="k-1")
     assert again.pk == first.pk
     assert Execution.objects.count() == 1
+
+
+def test_an_execution_whose_worker_keeps_dying_is_failed_not_run_again_for_ever(make_workflow, administrator, settings):
+    """A step that kills its worker (or hangs it until django-q2's timeout) is re-queued by the
+    sweeper; past KEYFLOW_MAX_RECOVERIES it is failed instead of run yet again."""
+    from workflows.services import workflow_run
+
+    settings.KEYFLOW_MAX_RECOVERIES = 2
+    workflow = make_workflow(
+        [{"dies": {"call": "test.die", "with": {"always": True}}}, {"after": {"call": "test.big", "with": {"size": 1}}}]
+    )
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+    later = timezone.now()
+    for _ in range(2):
+        with pytest.raises(WorkerDied):
+            run_execution(execution.pk, heartbeat=False)
+        later += timedelta(hours=1)
+        assert requeue_stale(now=later) == [execution.pk]
+    assert run_execution(execution.pk, heartbeat=False) == "failed"
+    execution.refresh_from_db()
+    assert execution.recovered_count == 2
+    assert "worker was lost 2 times" in execution.error
+    assert execution.steps.count() == 0

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from django.db import transaction
 
 from directory import services as ds
 from directory.models import AdminRole, User
@@ -45,11 +46,15 @@ def test_a_stuck_cluster_is_restarted_and_its_queued_executions_finish(administr
         assert wait_until(lambda: len(worker.worker_pids()) == 2, 30), worker.log_text()
 
         # Freeze the sentinel and everything under it: alive to any outside check, doing nothing —
-        # what django-q2's hang looks like.
+        # what django-q2's hang looks like (its workers block on the task queue, in no transaction).
+        # Frozen while this test holds SQLite's write lock, so none is caught inside a write
+        # transaction (a scheduler tick, a heartbeat) and holds the lock for ever.
         cluster, sentinel, children = worker.cluster_tree()
         frozen = [sentinel, *children]
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        with transaction.atomic():
+            Execution.objects.filter(pk=first.pk).update(error="")  # takes the write lock on SQLite
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
         queued = [workflow_run(workflow=workflow, input={"title": f"T{i}"}, actor=administrator).pk for i in range(3)]
 
         assert wait_until(lambda: _all_succeeded(queued), 90, interval=0.5), worker.log_text()

@@ -35,11 +35,11 @@ SCOPE: dict[str, Any] = {"input": {"name": "ann", "tags": ["a", "b"], "big": "x"
 
 
 def _refused(payload: str, error: type[ExpressionError], message: str, scope: dict[str, Any] | None = None) -> None:
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(error) as info:
         render_value(payload, SCOPE if scope is None else scope)
     assert info.value.message == message
-    assert time.monotonic() - started < 1.5  # refused, not computed
+    assert time.thread_time() - started < 1.5  # refused, not computed
 
 
 # --- size -------------------------------------------------------------------------------------------
@@ -151,10 +151,10 @@ def test_check_output_size_refuses_a_step_output_past_the_bound() -> None:
 def test_measuring_a_huge_output_costs_no_more_than_the_bound() -> None:
     shared = ["x" * 100] * 1000
     output = [shared] * 1_000_000  # 100 GB as JSON; a million references in memory
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(ValueTooLarge):
         check_output_size(output)
-    assert time.monotonic() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 # --- statements ------------------------------------------------------------------------------------------
@@ -207,10 +207,10 @@ def test_one_budget_covers_every_render_inside_it() -> None:
 def test_the_timer_interrupts_what_no_check_reaches() -> None:
     """A catastrophic regular expression in a condition runs in C: only the timer stops it."""
     condition = {"left": "a" * 40 + "b", "op": "matches", "right": "^(a+)+$"}
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(ExpressionTimeout), render_budget(timeout=0.2):
         is_true(condition, {})
-    assert time.monotonic() - started < 2
+    assert time.thread_time() - started < 2
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # disarmed
 
 
@@ -256,11 +256,11 @@ def test_after_a_timeout_rendering_goes_on_normally() -> None:
     ],
 )
 def test_long_and_deep_expressions_are_refused_before_they_are_parsed(payload: str, message: str) -> None:
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(ExpressionError) as info:
         evaluate(payload, {}) if "{{" not in payload else render_value(payload, {})
     assert message in info.value.message
-    assert time.monotonic() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 def test_expressions_at_the_limits_still_work() -> None:

@@ -58,12 +58,13 @@ def event_workflow(role, administrator, event: str, do=None, when: Any = None, n
 
 def _make_every_event(actor) -> None:
     """Cause one event of every registered type."""
-    user = ds.user_create(actor=actor, username="u1", email="u1@example.com")  # user.created
+    user = ds.user_create(actor=actor, username="u1", email="u1@example.com", mfa_enrolled=True)  # user.created
     ds.user_update(user=user, actor=actor, department="Eng")  # user.updated
     ds.user_activate(user=user, actor=actor)  # user.activated
     ds.user_lock(user=user, actor=actor)  # user.locked
     ds.user_unlock(user=user, actor=actor)  # user.unlocked
     ds.user_expire_password(user=user, actor=actor)  # user.password_expired
+    ds.user_reset_mfa(user=user, actor=actor)  # user.mfa_reset
     ds.user_suspend(user=user, actor=actor)  # user.suspended
     group = ds.group_create(actor=actor, name="G")  # user_group.created
     ds.group_add_member(group=group, user=user, actor=actor)  # member_added
@@ -79,6 +80,9 @@ def _make_every_event(actor) -> None:
     command = ds.command_create(actor=actor, name="C", script="true")
     run = ds.command_run_request(command=command, device=device, actor=actor)
     ds.command_run_finish(run=run, exit_code=0, actor=actor)  # command.finished
+    enrolment, _token = ds.agent_enrolment_token_create(device=device, actor=actor)  # agent_enrolment_created
+    ds.agent_enrol(enrolment=enrolment)  # device.agent_enrolled
+    ds.agent_tokens_revoke(device=device, actor=actor)  # device.agent_revoked
     _make_every_access_event(actor, group=group)
     ds.device_delete(device=device, actor=actor)  # device.deleted
     ds.group_delete(group=group, actor=actor)  # user_group.deleted

@@ -53,9 +53,9 @@ def with_expression(source: str) -> dict[str, Any]:
 
 
 def _problems_quickly(document: dict[str, Any], seconds: float = 1.0) -> list[Problem]:
-    started = time.monotonic()
+    started = time.thread_time()
     problems = validate_definition(document)
-    assert time.monotonic() - started < seconds
+    assert time.thread_time() - started < seconds
     return problems
 
 

@@ -1,3 +1,3 @@
 """Action types, one module per area. Importing this package registers them all."""
 
-from workflows.actions import groups, users  # noqa: F401
+from workflows.actions import api, commands, groups, http, lookups, notifications, policies, users  # noqa: F401

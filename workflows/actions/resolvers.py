@@ -12,7 +12,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from directory.models import Command, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
+from directory.models import Command, Connection, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
 from workflows.actions.base import ActionError
 
 # param kind -> (model, natural-key fields, noun for messages)
@@ -24,6 +24,7 @@ _KINDS: dict[str, tuple[type[models.Model], tuple[str, ...], str]] = {
     "policy": (Policy, ("name",), "policy"),
     "command": (Command, ("name",), "command"),
     "channel": (NotificationChannel, ("name",), "notification channel"),
+    "connection": (Connection, ("name",), "connection"),
 }
 
 # The JSON Schema of a param that names a directory object.

@@ -192,6 +192,11 @@ class ActionTypeSerializer(serializers.Serializer):
     params_schema = serializers.DictField(help_text="JSON Schema of the action's params (`with`).")
     output_schema = serializers.DictField(help_text="JSON Schema of the step's output.")
     permissions = serializers.ListField(child=serializers.CharField())
+    effect = serializers.ChoiceField(
+        choices=["database", "external"],
+        help_text="database: runs in a savepoint and rolls back with its step; external: leaves the database "
+        "(a message, an HTTP call) and runs with no transaction open.",
+    )
 
 
 class TriggerTypeSerializer(serializers.Serializer):

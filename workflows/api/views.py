@@ -26,7 +26,7 @@ from rest_framework.serializers import BaseSerializer
 
 from directory.api.base import KeyflowAPIView, KeyflowModelViewSet
 from directory.api.errors import Conflict, ErrorSerializer, InvalidInput
-from executions.api.serializers import ExecutionDetailSerializer
+from executions.api.serializers import RunAcceptedSerializer
 from executions.choices import TriggerKind
 from executions.services import IdempotencyConflict
 from workflows.actions.registry import all_actions
@@ -269,7 +269,7 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
             )
         ],
         request=serializers.RunInputSerializer,
-        responses={202: ExecutionDetailSerializer, 409: _CONFLICT},
+        responses={202: RunAcceptedSerializer, 409: _CONFLICT},
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def runs(self, request: Request, pk: str | None = None) -> Response:
@@ -289,7 +289,7 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
             raise _run_refused(exc) from exc
         except IdempotencyConflict as exc:
             raise Conflict(str(exc), code="idempotency_conflict") from exc
-        return Response(ExecutionDetailSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+        return Response(RunAcceptedSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="workflows_export",
