@@ -1,8 +1,4 @@
-"""The workflow builder in a real browser, as an IT admin uses it (issue 19's "Done when").
-
-No lookup action (such as ``user.find``) is registered yet, so the journey's loop runs over a
-list the admin gives as input; everything else is as the issue describes.
-"""
+"""The workflow builder in a real browser, as an IT admin uses it (issue 19's "Done when")."""
 
 from __future__ import annotations
 
@@ -27,7 +23,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("builtin_roles")]
 
 @pytest.fixture
 def directory_data() -> dict[str, object]:
-    ann = directory.user_create(actor=None, username="ann", email="ann@example.com", first_name="Ann", state="active")
+    ann = directory.user_create(
+        actor=None, username="ann", email="ann@example.com", first_name="Ann", state="active", department="Engineering"
+    )
     engineering = directory.group_create(actor=None, name="Engineering")
     directory.group_create(actor=None, name="Alumni")
     directory.group_add_member(group=engineering, user=ann, actor=None)
@@ -53,20 +51,20 @@ def administrator_page(
 
 def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Page, directory_data, request) -> None:
     page = administrator_page
-    steps.create_workflow(page, "Manual", "Offboard a leaver")
+    steps.create_workflow(page, "Manual", "Offboard a team")
 
     # The trigger card: the input an admin gives when running it.
     page.locator("#open-trigger").click()
-    for number, (name, kind) in enumerate((("email", "string"), ("kind", "string"), ("groups", "array")), start=1):
+    for number, name in enumerate(("department", "kind"), start=1):
         page.get_by_role("button", name="+ Add input field").click()
         field = page.locator(f"#input-f{number}-name")
         expect(field).to_be_focused()
         field.fill(name)
-        page.locator(f"#input-f{number}-type").select_option(kind)
+        field.press("Tab")
         steps.settle(page)
     page.locator('[name="input-f1-required"]').check()
     steps.settle(page)
-    expect(page.locator("#card-trigger")).to_contain_text("Run by an admin with input: email, kind, groups")
+    expect(page.locator("#card-trigger")).to_contain_text("Run by an admin with input: department, kind")
 
     # If / else on an input field, built with the variable picker and the condition rows.
     steps.add_task(page, "#add-do-0", "Flows", "If / else")
@@ -78,9 +76,12 @@ def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Pag
     steps.settle(page)
     expect(page.locator("#card-do-0-check .card__summary")).to_have_text("If kind equals contractor")
 
-    # An action in the If branch, left without its user for now; a loop after it, left empty.
+    # An action in the If branch, left without its user for now; a lookup; a loop, left empty.
     steps.add_task(page, "#lane-do-0-check-switch-0-branch_1-do .add-btn", "Actions", "Suspend user")
-    steps.add_task(page, "#add-do-1", "Flows", "Loop")
+    steps.add_task(page, "#add-do-1", "Actions", "Find users")
+    steps.insert_variable(page, "param-department", "department", "input.department")
+    steps.settle(page)
+    steps.add_task(page, "#add-do-2", "Flows", "Loop")
     steps.settle(page)
 
     # Save is refused: every bad card outlined, the bar counts the problems.
@@ -89,8 +90,9 @@ def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Pag
     expect(page.locator("#savebar")).to_contain_text("Choose the role this workflow runs as.")
     suspend_card = "card-do-0-check-switch-0-branch_1-do-0-suspend"
     expect(page.locator(f"#{suspend_card}")).to_have_class(re.compile("card--invalid"))
-    expect(page.locator("#card-do-1-for_each")).to_have_class(re.compile("card--invalid"))
+    expect(page.locator("#card-do-2-for_each")).to_have_class(re.compile("card--invalid"))
     expect(page.locator("#card-do-0-check")).not_to_have_class(re.compile("card--invalid"))
+    expect(page.locator("#card-do-1-find")).not_to_have_class(re.compile("card--invalid"))
     assert Workflow.objects.count() == 0
     page.screenshot(path=str(steps_screenshot(request, "-refused")), full_page=True)
 
@@ -102,47 +104,47 @@ def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Pag
     expect(page.locator("#err-with-user")).to_be_empty()
     expect(page.locator(f"#{suspend_card}")).not_to_have_class(re.compile("card--invalid"))
 
-    # … the loop over the input's groups, with a task inside that uses the loop's item …
-    steps.open_card(page, "card-do-1-for_each")
-    steps.insert_variable(page, "for-in", "groups", "input.groups")
-    page.locator("#for-each").fill("group")
+    # … the loop over the lookup's output, with a task inside that uses the loop item's fields …
+    steps.open_card(page, "card-do-2-for_each")
+    steps.insert_variable(page, "for-in", "items", "steps.find.output.items")
+    page.locator("#for-each").fill("person")
     page.locator("#for-each").press("Tab")
     steps.settle(page)
-    steps.add_task(page, "#add-do-1-for_each-do-0", "Actions", "Remove user from group")
-    steps.insert_variable(page, "param-user", "email", "input.email")
-    steps.insert_variable(page, "param-group", "group", "group")
+    steps.add_task(page, "#add-do-2-for_each-do-0", "Actions", "Remove user from group")
+    steps.insert_variable(page, "param-user", "person.email", "person.email")
+    steps.pick_object(page, "param-group", "eng", "Engineering")
     steps.settle(page)
-    expect(page.locator("#card-do-1-for_each-do-0-remove_from_group .card__summary")).to_have_text(
-        "Remove {{ input.email }} from {{ group }}"
+    expect(page.locator("#card-do-2-for_each-do-0-remove_from_group .card__summary")).to_have_text(
+        "Remove {{ person.email }} from Engineering"
     )
 
-    # … and an action in the Otherwise branch with a group from the object picker.
+    # … and an action in the Otherwise branch with both its user and its group from object pickers.
     steps.add_task(page, "#lane-do-0-check-switch-1-default-do .add-btn", "Actions", "Add user to group")
-    steps.insert_variable(page, "param-user", "email", "input.email")
+    steps.pick_object(page, "param-user", "ann", "ann@example.com")
     steps.pick_object(page, "param-group", "alu", "Alumni")
     steps.settle(page)
 
     role = steps.choose_suggested_role(page)
     expect(page.locator("#savebar")).not_to_contain_text("problems")
     steps.save(page)
-    workflow = Workflow.objects.get(name="Offboard a leaver")
+    workflow = Workflow.objects.get(name="Offboard a team")
     assert (workflow.enabled, workflow.run_as.name, workflow.current_version.number) == (True, role, 1)
     assert not WorkflowDraft.objects.exists()
 
     # Run it with input from the Run dialog and land on the execution.
     page.locator("#run-button").click()
     dialog = page.locator("#run-dialog")
-    expect(dialog.get_by_label("Email")).to_be_focused()
-    dialog.get_by_label("Email").fill("ann@example.com")
+    expect(dialog.get_by_label("Department")).to_be_focused()
+    dialog.get_by_label("Department").fill("Engineering")
     dialog.get_by_label("Kind").fill("employee")
-    dialog.get_by_label("Groups").fill("Engineering")
     dialog.get_by_role("button", name="Run workflow").first.click()
     expect(page).to_have_url(re.compile(r"/executions/\d+/$"))
     execution = Execution.objects.get(workflow=workflow)
     assert page.url.endswith(f"/executions/{execution.pk}/")
-    assert execution.input == {"email": "ann@example.com", "kind": "employee", "groups": ["Engineering"]}
+    assert execution.input == {"department": "Engineering", "kind": "employee"}
 
-    # The workflow as built really runs: not a contractor, so she moves to Alumni and leaves Engineering.
+    # The workflow as built really runs: not a contractor, so Ann joins Alumni; the lookup finds the
+    # Engineering department's people, and the loop takes each out of the Engineering group.
     assert run_execution(execution.pk, heartbeat=False) == "succeeded"
     ann = User.objects.get(username="ann")
     assert sorted(g.name for g in ann.groups.all()) == ["Alumni"]

@@ -12,7 +12,8 @@ schema                                      field
 ``integer`` / ``number``                    a number (text, so a ``{{ }}`` reference fits too)
 ``array``                                   a list of items, or one ``{{ }}`` giving the list
 ``object`` without ``properties``           key/value rows (custom attributes), or one ``{{ }}``
-``object`` with ``properties``, other       JSON text
+``object`` with ``properties``              JSON text
+``oneOf`` / several types (one or many)     text; a JSON list or object typed in is read as one
 anything else                               text
 =========================================== =====================================================
 
@@ -43,7 +44,7 @@ class ParamField:
 
     name: str
     label: str
-    kind: str  # ref | enum | boolean | number | list | keyvalue | json | text
+    kind: str  # ref | enum | boolean | number | list | keyvalue | json | value | text
     required: bool
     description: str = ""
     ref: str = ""
@@ -91,8 +92,8 @@ def _kind(schema: dict[str, Any]) -> str:
         return "list"
     if types == {"object"}:
         return "json" if isinstance(schema.get("properties"), dict) else "keyvalue"
-    if types and types != {"string"}:
-        return "json"
+    if (types and types != {"string"}) or "oneOf" in schema or "anyOf" in schema:
+        return "value"
     return "text"
 
 
@@ -120,6 +121,8 @@ def _placeholder(kind: str, schema: dict[str, Any]) -> str:
         return "Type to search, or {{ … }}"
     if kind == "number":
         return "A number or {{ … }}"
+    if kind == "value":
+        return 'A value, a JSON list ["a", "b"], or {{ … }}'
     return ""
 
 
@@ -177,6 +180,16 @@ def _number(text: str) -> Any:
     return text  # a {{ }} reference, or not a number: the validator says which
 
 
+def _loose(text: str) -> Any:
+    """A one-or-many field's text: a JSON list or object when it is one, else the text itself."""
+    if text[:1] in "[{" and not is_template(text):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # the validator says what is wrong with it
+    return text
+
+
 def _item(text: str, schema: Any) -> Any:
     types = _types(schema) if isinstance(schema, dict) else set()
     if types and types <= {"integer", "number"} and not is_template(text):
@@ -224,6 +237,8 @@ def params_from_form(schema: dict[str, Any], data: QueryDict, previous: dict[str
                     errors[name] = f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
                     if name in previous:
                         params[name] = previous[name]
+            elif kind == "value":
+                params[name] = _loose(text)
             else:
                 params[name] = text
     extra_text = data.get(EXTRA, "").strip()

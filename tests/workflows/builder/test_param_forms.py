@@ -20,6 +20,7 @@ SCHEMA = {
         "body": {"type": "object", "properties": {"x": {"type": "string"}}},
         "hire_date": {"type": ["string", "null"], "format": "date"},
         "subject": {"type": "string"},
+        "department": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     },
     "additionalProperties": False,
 }
@@ -50,6 +51,7 @@ def test_each_schema_shape_gets_its_kind_of_field():
         "body": "json",
         "hire_date": "text",
         "subject": "text",
+        "department": "value",
     }
     assert fields["user"].ref == "user" and fields["user"].required and fields["user"].description == "Who"
     assert fields["employee_type"].choices == ["employee", "contractor"]
@@ -133,3 +135,11 @@ def test_layout_buttons_add_a_row_or_switch_to_one_expression():
     assert apply_layout(fields, "add-pair:attributes") == "param-attributes-new"
     assert by_name(fields)["attributes"].pairs == [("", "")]
     assert apply_layout(fields, "add-item:nonexistent") == ""
+
+
+def test_one_or_many_fields_take_text_or_a_json_list():
+    params, errors = params_from_form(SCHEMA, form([("param:department", '["Sales", "Support"]')]), {})
+    assert (params, errors) == ({"department": ["Sales", "Support"]}, {})
+    params, _ = params_from_form(SCHEMA, form([("param:department", "Sales")]), {})
+    assert params == {"department": "Sales"}
+    assert by_name(param_fields(SCHEMA, {"department": ["a", "b"]}))["department"].text == '["a", "b"]'

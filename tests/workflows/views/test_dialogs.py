@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from directory import services as directory_services
 from directory.models import AdminRole
@@ -87,7 +88,7 @@ def test_picker_lists_actions_from_the_registry_by_category_and_flows(hx, admini
         reverse("workflows:picker", kwargs={"workflow_id": saved.pk}), {"lane": "do", "index": 1}
     ).content.decode()
     for action in all_actions():
-        assert action.label in html and f"<h3>{action.category}</h3>" in html
+        assert escape(action.label) in html and f"<h3>{escape(action.category)}</h3>" in html
     assert "If / else" in html and "Loop" in html
     assert "&quot;index&quot;: &quot;1&quot;" in html or '"index": "1"' in html
 
