@@ -19,8 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from guardian.admin import GuardedModelAdmin
 
 from directory import services

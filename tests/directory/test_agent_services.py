@@ -90,7 +90,7 @@ def test_revoking_a_devices_tokens(make_device):
     assert not selectors.device_has_agent(device)
     [event] = events_after(mark)
     assert event.type == "device.agent_revoked"
-    assert {t["kind"] for t in event.snapshot["tokens"]} == {"agent", "enrolment"}
+    assert {t["kind"] for t in event.snapshot["issued"]} == {"agent", "enrolment"}
 
     assert services.agent_tokens_revoke(tokens=[other_agent], actor=ADA) == 1
     assert not selectors.device_has_agent(other)
