@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,6 +46,7 @@ from directory.models import (
 )
 from directory.signals import loaded_values, mark_saved
 from directory.snapshots import json_value, snapshot
+from directory.transactions import atomic_service
 
 __all__ = [
     "agent_enrol",
@@ -226,7 +227,7 @@ def _changed_fields(instance: models.Model, loaded: dict[str, Any] | None, uncha
 # --- users -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def user_create(*, actor: ActorLike, **fields: Any) -> User:
     """Add a person to the directory (staged unless a state is given)."""
     with acting_as(actor):
@@ -247,7 +248,7 @@ def _locked(user: User, locked: bool) -> User:
     return user if locked else User.objects.select_for_update().get(pk=user.pk)
 
 
-@transaction.atomic
+@atomic_service
 def user_update(*, user: User, actor: ActorLike, locked: bool = False, **fields: Any) -> User:
     """Change a user's attributes; ``attributes`` (custom) is merged key by key, None deletes a key.
 
@@ -277,13 +278,13 @@ def _set_state(user: User, state: str, actor: ActorLike, locked: bool) -> User:
         return user
 
 
-@transaction.atomic
+@atomic_service
 def user_activate(*, user: User, actor: ActorLike, locked: bool = False) -> User:
     """Make a staged or suspended user active; an active user is left as is (``locked``: see ``user_update``)."""
     return _set_state(user, UserState.ACTIVE, actor, locked)
 
 
-@transaction.atomic
+@atomic_service
 def user_suspend(*, user: User, actor: ActorLike, locked: bool = False) -> User:
     """Suspend a user; a suspended user is left as is (``locked``: see ``user_update``)."""
     return _set_state(user, UserState.SUSPENDED, actor, locked)
@@ -298,25 +299,25 @@ def _set_flag(user: User, field: str, value: bool, actor: ActorLike) -> User:
         return user
 
 
-@transaction.atomic
+@atomic_service
 def user_lock(*, user: User, actor: ActorLike) -> User:
     """Lock the user's account (sign-in refused until unlocked)."""
     return _set_flag(user, "account_locked", True, actor)
 
 
-@transaction.atomic
+@atomic_service
 def user_unlock(*, user: User, actor: ActorLike) -> User:
     """Unlock the user's account."""
     return _set_flag(user, "account_locked", False, actor)
 
 
-@transaction.atomic
+@atomic_service
 def user_expire_password(*, user: User, actor: ActorLike) -> User:
     """Mark the user's password expired so they must change it at next sign-in."""
     return _set_flag(user, "password_expired", True, actor)
 
 
-@transaction.atomic
+@atomic_service
 def user_reset_mfa(*, user: User, actor: ActorLike) -> User:
     """Clear the user's MFA enrolment so they must enrol a factor again at next sign-in (a lost
     phone, offboarding); writes ``user.mfa_reset``."""
@@ -327,7 +328,7 @@ def user_reset_mfa(*, user: User, actor: ActorLike) -> User:
 _MAX_MANAGER_CHAIN = 1000
 
 
-@transaction.atomic
+@atomic_service
 def user_set_manager(*, user: User, manager: User | None, actor: ActorLike, locked: bool = False) -> User:
     """Set (or, with None, clear) a user's manager, refusing a loop in the reporting chain: an org
     chart where A reports to B and B, through others, to A has no top (``locked``: see ``user_update``)."""
@@ -345,7 +346,7 @@ def user_set_manager(*, user: User, manager: User | None, actor: ActorLike, lock
     return user_update(user=user, actor=actor, locked=locked, manager=manager)
 
 
-@transaction.atomic
+@atomic_service
 def user_remove_from_all_groups(*, user: User, actor: ActorLike) -> list[UserGroup]:
     """Take a user out of every user group (offboarding); returns the groups they left, by name, so
     that they can be given back. One ``user_group.member_removed`` per group."""
@@ -356,14 +357,14 @@ def user_remove_from_all_groups(*, user: User, actor: ActorLike) -> list[UserGro
         return groups
 
 
-@transaction.atomic
+@atomic_service
 def user_delete(*, user: User, actor: ActorLike) -> None:
     """Delete a user; the ``user.deleted`` event keeps a snapshot."""
     with acting_as(actor):
         User.objects.get(pk=user.pk).delete()
 
 
-@transaction.atomic
+@atomic_service
 def users_import(*, rows: Iterable[Mapping[str, Any]], actor: ActorLike, batch_size: int = 500) -> list[User]:
     """Create many users at once (an HR import), writing one ``user.created`` event per user.
 
@@ -442,7 +443,7 @@ def _check_import_managers(users: list[User]) -> None:
 # --- user groups -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def group_create(*, actor: ActorLike, name: str, description: str = "", **fields: Any) -> UserGroup:
     """Create a user group."""
     with acting_as(actor):
@@ -451,7 +452,7 @@ def group_create(*, actor: ActorLike, name: str, description: str = "", **fields
         return _save(group)
 
 
-@transaction.atomic
+@atomic_service
 def group_update(*, group: UserGroup, actor: ActorLike, **fields: Any) -> UserGroup:
     """Rename or describe a user group."""
     with acting_as(actor):
@@ -460,14 +461,14 @@ def group_update(*, group: UserGroup, actor: ActorLike, **fields: Any) -> UserGr
         return _save(group)
 
 
-@transaction.atomic
+@atomic_service
 def group_delete(*, group: UserGroup, actor: ActorLike) -> None:
     """Delete a user group (its members stay in the directory)."""
     with acting_as(actor):
         UserGroup.objects.get(pk=group.pk).delete()
 
 
-@transaction.atomic
+@atomic_service
 def group_add_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
     """Add a user to a group; returns False (and writes no event) if already a member."""
     with acting_as(actor):
@@ -477,7 +478,7 @@ def group_add_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
         return True
 
 
-@transaction.atomic
+@atomic_service
 def group_remove_member(*, group: UserGroup, user: User, actor: ActorLike) -> bool:
     """Remove a user from a group; returns False (and writes no event) if not a member."""
     with acting_as(actor):
@@ -490,7 +491,7 @@ def group_remove_member(*, group: UserGroup, user: User, actor: ActorLike) -> bo
 # --- devices and device groups ---------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def device_create(*, actor: ActorLike, **fields: Any) -> Device:
     """Enroll a device."""
     with acting_as(actor):
@@ -499,7 +500,7 @@ def device_create(*, actor: ActorLike, **fields: Any) -> Device:
         return _save(device)
 
 
-@transaction.atomic
+@atomic_service
 def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
     """Change a device's attributes; ``attributes`` is merged as for users."""
     with acting_as(actor):
@@ -510,27 +511,27 @@ def device_update(*, device: Device, actor: ActorLike, **fields: Any) -> Device:
         return _save(device)
 
 
-@transaction.atomic
+@atomic_service
 def device_lock(*, device: Device, actor: ActorLike) -> Device:
     """Lock a device (the agent locks the screen and requires the owner's password)."""
     return device_update(device=device, actor=actor, locked=True)
 
 
-@transaction.atomic
+@atomic_service
 def device_delete(*, device: Device, actor: ActorLike) -> None:
     """Remove a device from management."""
     with acting_as(actor):
         Device.objects.get(pk=device.pk).delete()
 
 
-@transaction.atomic
+@atomic_service
 def device_group_create(*, actor: ActorLike, name: str, description: str = "") -> DeviceGroup:
     """Create a device group."""
     with acting_as(actor):
         return _save(DeviceGroup(name=name, description=description))
 
 
-@transaction.atomic
+@atomic_service
 def device_group_update(*, device_group: DeviceGroup, actor: ActorLike, **fields: Any) -> DeviceGroup:
     """Rename or describe a device group."""
     with acting_as(actor):
@@ -539,14 +540,14 @@ def device_group_update(*, device_group: DeviceGroup, actor: ActorLike, **fields
         return _save(device_group)
 
 
-@transaction.atomic
+@atomic_service
 def device_group_delete(*, device_group: DeviceGroup, actor: ActorLike) -> None:
     """Delete a device group."""
     with acting_as(actor):
         DeviceGroup.objects.get(pk=device_group.pk).delete()
 
 
-@transaction.atomic
+@atomic_service
 def device_group_add_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
     """Add a device to a device group; False if it already was a member."""
     with acting_as(actor):
@@ -556,7 +557,7 @@ def device_group_add_member(*, device_group: DeviceGroup, device: Device, actor:
         return True
 
 
-@transaction.atomic
+@atomic_service
 def device_group_remove_member(*, device_group: DeviceGroup, device: Device, actor: ActorLike) -> bool:
     """Remove a device from a device group; False if it was not a member."""
     with acting_as(actor):
@@ -569,7 +570,7 @@ def device_group_remove_member(*, device_group: DeviceGroup, device: Device, act
 # --- policies --------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def policy_create(*, actor: ActorLike, **fields: Any) -> Policy:
     """Create a policy (unbound)."""
     with acting_as(actor):
@@ -578,7 +579,7 @@ def policy_create(*, actor: ActorLike, **fields: Any) -> Policy:
         return _save(policy)
 
 
-@transaction.atomic
+@atomic_service
 def policy_update(*, policy: Policy, actor: ActorLike, **fields: Any) -> Policy:
     """Change a policy's name, description or settings."""
     with acting_as(actor):
@@ -587,7 +588,7 @@ def policy_update(*, policy: Policy, actor: ActorLike, **fields: Any) -> Policy:
         return _save(policy)
 
 
-@transaction.atomic
+@atomic_service
 def policy_delete(*, policy: Policy, actor: ActorLike) -> None:
     """Delete a policy and its bindings."""
     with acting_as(actor):
@@ -600,7 +601,7 @@ def _binding_manager(policy: Policy, device: Device | None, device_group: Device
     return (policy.devices, device) if device is not None else (policy.device_groups, device_group)
 
 
-@transaction.atomic
+@atomic_service
 def policy_bind(
     *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
 ) -> bool:
@@ -613,7 +614,7 @@ def policy_bind(
         return True
 
 
-@transaction.atomic
+@atomic_service
 def policy_unbind(
     *, policy: Policy, actor: ActorLike, device: Device | None = None, device_group: DeviceGroup | None = None
 ) -> bool:
@@ -629,7 +630,7 @@ def policy_unbind(
 # --- commands --------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def command_create(*, actor: ActorLike, **fields: Any) -> Command:
     """Create a command."""
     with acting_as(actor):
@@ -638,7 +639,7 @@ def command_create(*, actor: ActorLike, **fields: Any) -> Command:
         return _save(command)
 
 
-@transaction.atomic
+@atomic_service
 def command_update(*, command: Command, actor: ActorLike, **fields: Any) -> Command:
     """Change a command's script, shell or timeout."""
     with acting_as(actor):
@@ -647,14 +648,14 @@ def command_update(*, command: Command, actor: ActorLike, **fields: Any) -> Comm
         return _save(command)
 
 
-@transaction.atomic
+@atomic_service
 def command_delete(*, command: Command, actor: ActorLike) -> None:
     """Delete a command and its run history."""
     with acting_as(actor):
         Command.objects.get(pk=command.pk).delete()
 
 
-@transaction.atomic
+@atomic_service
 def command_builtin(*, key: str, os_family: str, actor: ActorLike) -> Command:
     """The stored command for the built-in command ``key`` (lock, restart, erase) on ``os_family``,
     created from ``directory.builtin_commands`` the first time it is needed; refused, naming the
@@ -684,7 +685,7 @@ def command_builtin(*, key: str, os_family: str, actor: ActorLike) -> Command:
         )
 
 
-@transaction.atomic
+@atomic_service
 def command_run_request(*, command: Command, device: Device, actor: ActorLike) -> CommandRun:
     """Queue a command for a device; the device's agent picks it up and reports back."""
     with acting_as(actor) as who:
@@ -693,7 +694,7 @@ def command_run_request(*, command: Command, device: Device, actor: ActorLike) -
         return CommandRun.objects.create(command=command, device=device, requested_by=f"{who.type}:{who.name}")
 
 
-@transaction.atomic
+@atomic_service
 def command_runs_claim(*, device: Device, limit: int = 10) -> list[CommandRun]:
     """Hand the device's agent its queued command runs, oldest first, marking each running.
 
@@ -723,7 +724,7 @@ def _cap_output(output: str) -> str:
     return output[: COMMAND_OUTPUT_MAX_CHARS - len(_TRUNCATED)] + _TRUNCATED
 
 
-@transaction.atomic
+@atomic_service
 def command_run_finish(
     *, run: CommandRun, actor: ActorLike, exit_code: int | None, output: str = "", status: str | None = None
 ) -> CommandRun:
@@ -796,7 +797,7 @@ def _active_tokens(device: Device, kind: str | None = None) -> models.QuerySet[A
     return rows.filter(kind=kind) if kind else rows
 
 
-@transaction.atomic
+@atomic_service
 def agent_enrolment_token_create(*, device: Device, actor: ActorLike) -> tuple[AgentToken, str]:
     """A one-use token (valid for ``ENROLMENT_TOKEN_TTL``) with which the device's agent enrols.
 
@@ -816,7 +817,7 @@ def agent_enrolment_token_create(*, device: Device, actor: ActorLike) -> tuple[A
         return row, token
 
 
-@transaction.atomic
+@atomic_service
 def agent_enrol(*, enrolment: AgentToken, agent_version: str = "", os_version: str = "") -> tuple[AgentToken, str]:
     """Exchange an enrolment token for the agent's own token, which only the agent ever sees.
 
@@ -840,7 +841,7 @@ def agent_enrol(*, enrolment: AgentToken, agent_version: str = "", os_version: s
         return row, token
 
 
-@transaction.atomic
+@atomic_service
 def agent_tokens_revoke(
     *, actor: ActorLike, device: Device | None = None, tokens: Iterable[AgentToken] | None = None
 ) -> int:
@@ -865,7 +866,7 @@ def agent_tokens_revoke(
     return len(revoked)
 
 
-@transaction.atomic
+@atomic_service
 def device_record_contact(*, device: Device, token: AgentToken, agent_version: str = "") -> None:
     """Note that the device's agent called in (``last_contact_at``, the token's ``last_used_at``).
 
@@ -885,7 +886,7 @@ def device_record_contact(*, device: Device, token: AgentToken, agent_version: s
 # --- notification channels -------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_service
 def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
     """Create a notification channel; secrets are encrypted on save."""
     with acting_as(actor):
@@ -894,7 +895,7 @@ def channel_create(*, actor: ActorLike, **fields: Any) -> NotificationChannel:
         return _save_channel(channel)
 
 
-@transaction.atomic
+@atomic_service
 def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: Any) -> NotificationChannel:
     """Change a channel; a secret passed as ``None`` or left out keeps its stored value."""
     with acting_as(actor):
@@ -906,7 +907,7 @@ def channel_update(*, channel: NotificationChannel, actor: ActorLike, **fields: 
         return _save_channel(channel)
 
 
-@transaction.atomic
+@atomic_service
 def channel_delete(*, channel: NotificationChannel, actor: ActorLike) -> None:
     """Delete a notification channel."""
     with acting_as(actor):
@@ -953,7 +954,7 @@ def channel_validate(channel: NotificationChannel) -> None:
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-@transaction.atomic
+@atomic_service
 def connection_create(*, actor: ActorLike, **fields: Any) -> Connection:
     """Create a connection; the secret is encrypted on save."""
     with acting_as(actor):
@@ -962,7 +963,7 @@ def connection_create(*, actor: ActorLike, **fields: Any) -> Connection:
         return _save_connection(connection)
 
 
-@transaction.atomic
+@atomic_service
 def connection_update(*, connection: Connection, actor: ActorLike, **fields: Any) -> Connection:
     """Change a connection; a secret passed as ``None`` or left out keeps its stored value, and
     ``""`` clears it."""
@@ -974,7 +975,7 @@ def connection_update(*, connection: Connection, actor: ActorLike, **fields: Any
         return _save_connection(connection)
 
 
-@transaction.atomic
+@atomic_service
 def connection_delete(*, connection: Connection, actor: ActorLike) -> None:
     """Delete a connection."""
     with acting_as(actor):

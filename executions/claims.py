@@ -8,23 +8,38 @@ sweeper re-queued it and another worker took it — cannot overwrite the other's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import Any
+
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from executions.choices import ExecutionStatus
 from executions.models import Execution
+from workflows.models import Workflow, WorkflowVersion
 
 QUEUED = ExecutionStatus.QUEUED
 RUNNING = ExecutionStatus.RUNNING
 
 
 def _runnable() -> QuerySet[Execution]:
-    """Queued executions with what running one needs: its workflow, run-as role and principal,
-    pinned version and event, in one query."""
-    return Execution.objects.filter(status=QUEUED, cancel_requested=False).select_related(
-        "workflow__run_as__group", "workflow__run_as__principal", "version", "event"
+    """Queued executions (the workflow and version to run come with ``attach``)."""
+    return Execution.objects.filter(status=QUEUED, cancel_requested=False)
+
+
+def attach(execution: Execution, read: Callable[[Hashable, Callable[[], Any]], Any]) -> Execution:
+    """Give a claimed execution its workflow (with run-as role and principal) and pinned version,
+    through ``read`` (a worker's group reads each once per transaction: drained executions mostly
+    share them). An event run reads its event when it builds its scope."""
+    execution.workflow = read(
+        ("workflow", execution.workflow_id),
+        lambda: Workflow.objects.select_related("run_as__principal").get(pk=execution.workflow_id),
     )
+    execution.version = read(
+        ("version", execution.version_id), lambda: WorkflowVersion.objects.get(pk=execution.version_id)
+    )
+    return execution
 
 
 def _locked(rows: QuerySet[Execution]) -> QuerySet[Execution]:

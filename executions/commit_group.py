@@ -10,21 +10,31 @@ are run again from their last committed step. A budget of 0 commits before every
 
 Step records are written in bulk (``bulk_create``) just before the commit, inside the same
 transaction as the changes they describe.
+
+What steps read again and again but no other writer can change while the group's transaction
+is open — the workflow and role of the executions a worker drains, the run-as role's grants,
+which event types enabled workflows listen to — is read once per transaction (``read_once``,
+and ``workflows.dispatch.listening_read_once`` for the last). On SQLite the group holds the only
+write lock; on PostgreSQL the budget is 0, so a group is one step and reads fresh each time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any, TypeVar
 
 from django.db import transaction
 
+from directory.transactions import in_caller_savepoint
 from executions.errors import StepRolledBack
 from executions.models import StepRun
 
 logger = logging.getLogger("keyflow.runner")
+
+T = TypeVar("T")
 
 
 class CommitGroup:
@@ -39,6 +49,7 @@ class CommitGroup:
         self.pending: list[StepRun] = []
         # Executions claimed in the open transaction: if it does not commit, they are queued again.
         self.claimed: list[int] = []
+        self._reads: dict[Hashable, Any] = {}
 
     @property
     def is_open(self) -> bool:
@@ -52,10 +63,22 @@ class CommitGroup:
     def open(self) -> None:
         """Start the group transaction unless one is open."""
         if self._stack is None:
+            from workflows.dispatch import listening_read_once
+
             stack = ExitStack()
             stack.enter_context(transaction.atomic())
+            stack.enter_context(listening_read_once())
             self._stack, self._started = stack, time.monotonic()
+            self._reads = {}
             self.generation += 1
+
+    def read_once(self, key: Hashable, load: Callable[[], T]) -> T:
+        """``load()``, read once per transaction (see the module's doc); fresh outside one."""
+        if self._stack is None:
+            return load()
+        if key not in self._reads:
+            self._reads[key] = load()
+        return self._reads[key]
 
     def remaining(self) -> float:
         """Seconds the open group may still run (0 when none is open or its budget is spent)."""
@@ -76,7 +99,7 @@ class CommitGroup:
         """A savepoint around one step. One that Django would roll back without an exception (a
         query in it failed and the action went on) raises ``StepRolledBack``: the step did not
         happen, whatever the action returned."""
-        with transaction.atomic():
+        with transaction.atomic(), in_caller_savepoint():  # the services the action calls join it
             yield
             if transaction.get_rollback():
                 raise StepRolledBack("a query in the step failed and the step went on; its changes were rolled back")
@@ -91,6 +114,7 @@ class CommitGroup:
         if self._stack is None:
             return False
         stack, self._stack = self._stack, None
+        self._reads = {}
         pending, self.pending = self.pending, []
         claimed, self.claimed = self.claimed, []
         committed = False

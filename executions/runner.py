@@ -129,12 +129,10 @@ class Runner:
         self.group = group if group is not None else CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
         # The claim rides in the group's open transaction until it commits.
         self._claim_durable = not claim_in_group
-        # What was read in the group's current transaction: whether the execution was cancelled (the
-        # claim itself required it was not), and the run-as role's model permissions. No other writer
-        # can change either while a SQLite transaction holds the write lock; on PostgreSQL the group
-        # budget is 0, so each step has a transaction of its own.
+        # The group transaction in which the cancel flag was last read (the claim itself required it
+        # was not set): no other writer can set it while a SQLite transaction holds the write lock, and
+        # on PostgreSQL the group budget is 0, so each step has a transaction of its own.
         self._read_in = self.group.generation if claim_in_group else -1
-        self._known_perms: dict[str, bool] = {}
         self.definition = execution.version.definition
         self.sleep = sleep
         self.rng = rng
@@ -204,7 +202,6 @@ class Runner:
 
     def _commit_group(self) -> None:
         if self.group.is_open:
-            self._known_perms = {}  # read again in the next transaction
             self._claim_durable = self.group.commit() or self._claim_durable
 
     def _open_group(self) -> None:
@@ -385,7 +382,8 @@ class Runner:
             self.group.open()
             return result if isinstance(result, Waiting) else stored_output(result)
         self.group.open()
-        ctx = replace(ctx, known_perms=self._known_perms)
+        # The run-as role's grants, read once per transaction (``CommitGroup.read_once``).
+        ctx = replace(ctx, known_perms=self.group.read_once(("grants", self.execution.workflow.run_as_id), dict))
         with self.group.step():
             begun = time.monotonic()
             result = act(ctx)

@@ -132,6 +132,7 @@ def _run_next(group: CommitGroup, beat: Heartbeat | None, take: Callable[[], Exe
     execution = take()
     if execution is None:
         return _NOT_OURS
+    claims.attach(execution, group.read_once)
     group.claimed.append(execution.pk)
     lost = beat.follow(execution) if beat is not None else (lambda: False)
     return Runner(execution, group=group, claim_in_group=True, lost=lost).run()

@@ -12,7 +12,9 @@ nothing, and the event says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -57,12 +59,52 @@ WAKING_EVENTS = frozenset({"command.finished"})
 
 def is_listened(event_type: str) -> bool:
     """Does any enabled event workflow start on ``event_type``, or does an execution wait for it?"""
+    snapshot = _listening.get()
+    if snapshot is not None:
+        return snapshot.listens(event_type)
     if Workflow.objects.filter(enabled=True, type=WorkflowType.EVENT, trigger_event=event_type).exists():
         return True
-    return (
-        event_type in WAKING_EVENTS
-        and Execution.objects.filter(status=ExecutionStatus.WAITING, waiting_on__isnull=False).exists()
-    )
+    return event_type in WAKING_EVENTS and _any_waiting_on_commands()
+
+
+def _any_waiting_on_commands() -> bool:
+    return Execution.objects.filter(status=ExecutionStatus.WAITING, waiting_on__isnull=False).exists()
+
+
+class _Listening:
+    """The event types enabled workflows start on, read once (on first use) for a whole block."""
+
+    def __init__(self) -> None:
+        self._types: frozenset[str] | None = None
+        self._waiting: bool | None = None
+
+    def listens(self, event_type: str) -> bool:
+        if self._types is None:
+            self._types = frozenset(
+                Workflow.objects.filter(enabled=True, type=WorkflowType.EVENT).values_list("trigger_event", flat=True)
+            )
+        if event_type in self._types:
+            return True
+        if event_type not in WAKING_EVENTS:
+            return False
+        if self._waiting is None:
+            self._waiting = _any_waiting_on_commands()
+        return self._waiting
+
+
+_listening: ContextVar[_Listening | None] = ContextVar("keyflow_listening", default=None)
+
+
+@contextmanager
+def listening_read_once() -> Iterator[None]:
+    """Inside, ``is_listened`` answers from one read of the enabled event workflows. For a block
+    inside one transaction that no other writer can change meanwhile — a worker's group transaction
+    on SQLite, which holds the write lock — this is the answer each check would have read."""
+    token = _listening.set(_Listening())
+    try:
+        yield
+    finally:
+        _listening.reset(token)
 
 
 def _wake_waiting(events: list[DirectoryEvent]) -> None:
