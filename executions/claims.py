@@ -34,7 +34,7 @@ def attach(execution: Execution, read: Callable[[Hashable, Callable[[], Any]], A
     share them). An event run reads its event when it builds its scope."""
     execution.workflow = read(
         ("workflow", execution.workflow_id),
-        lambda: Workflow.objects.select_related("run_as__principal").get(pk=execution.workflow_id),
+        lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
     )
     execution.version = read(
         ("version", execution.version_id), lambda: WorkflowVersion.objects.get(pk=execution.version_id)
