@@ -46,6 +46,7 @@ from executions.errors import (
 )
 from executions.models import Execution, StepRun
 from executions.progress import note_progress
+from executions.queue import enqueue_on_commit
 from executions.recording import OutputTooLarge, redact, stored_output, to_json_safe
 from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError, Waiting
 from workflows.actions.registry import get_action
@@ -101,6 +102,19 @@ def _task_kind(task: dict[str, Any]) -> str:
     raise ExecutionFailed(f"task has none of {', '.join(TASK_HANDLERS)}")
 
 
+def task_time_budget() -> float:
+    """Seconds a worker task may run: django-q2's timeout less a margin for committing and ending."""
+    timeout = float(settings.Q_CLUSTER.get("timeout") or 0)
+    return max(timeout - max(10.0, timeout * 0.1), 1.0) if timeout else float("inf")
+
+
+class TaskTimeSpent(ExecutionStopped):
+    """Not enough of the worker task's time is left for the next step: continue in a fresh task."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker task's time is nearly spent")
+
+
 class ClaimLost(ExecutionStopped):
     """Another worker claimed this execution (the sweeper thought this one dead): stop, write nothing."""
 
@@ -123,6 +137,7 @@ class Runner:
         rng: Callable[[], float] = random.random,
         membership: Callable[[Any, Any], bool] | None = None,
         lost: Callable[[], bool] = lambda: False,
+        task_deadline: float | None = None,
     ) -> None:
         self.execution = execution
         self.owns_group = group is None
@@ -138,6 +153,9 @@ class Runner:
         self.rng = rng
         self.membership = membership
         self.lost = lost
+        # ``time.monotonic()`` by which the worker's task must be done (django-q2 kills it at its
+        # timeout): a step that might not finish by then is left to a fresh task instead.
+        self.task_deadline = task_deadline
         self.scope = base_scope(execution)
         # A first run has nothing recorded yet; only a resumed one reads its steps.
         prior_steps = execution.steps.all() if execution.run_count > 1 else []
@@ -180,6 +198,8 @@ class Runner:
                 return None
             except ExecutionSuspended:
                 return ExecutionStatus.WAITING
+            except TaskTimeSpent:
+                return self._continue_later()
             except ExecutionCancelled as stop:
                 return self._finish(ExecutionStatus.CANCELLED, stop.message)
             except ExecutionStopped as stop:
@@ -199,6 +219,36 @@ class Runner:
         self.group.open()
         claims.finish(self.execution, status, error, also_queued=not self._claim_durable)
         return status
+
+    def _continue_later(self) -> None:
+        """Queue the execution again for a fresh task (its steps so far committed) and stop."""
+        self.group.open()
+        if Execution.objects.filter(
+            pk=self.execution.pk, status=ExecutionStatus.RUNNING, run_count=self.execution.run_count
+        ).update(status=ExecutionStatus.QUEUED):
+            enqueue_on_commit(self.execution.pk)
+        self._commit_group()
+        logger.info(
+            "execution %s: continued in a new task (its worker task's time was nearly spent)", self.execution.pk
+        )
+        return None
+
+    def _step_timeout(self, task: dict[str, Any]) -> float:
+        """The step's timeout, checked against what is left of the worker task's time: a step that
+        could outlast the task is left to a fresh one (``TaskTimeSpent``) rather than be killed
+        half-way by django-q2 and re-run by the sweeper."""
+        timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
+        if self.task_deadline is not None:
+            left = self.task_deadline - time.monotonic()
+            if timeout > left:
+                if left < self.task_budget / 2:
+                    raise TaskTimeSpent()
+                timeout = left  # even a fresh task has less time than the step asks for
+        return timeout
+
+    @property
+    def task_budget(self) -> float:
+        return task_time_budget()
 
     def _commit_group(self) -> None:
         if self.group.is_open:
@@ -285,7 +335,7 @@ class Runner:
             self._resume_call(action, task, where, prior)
             return
         policy = RetryPolicy.from_task(task)
-        timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
+        timeout = self._step_timeout(task)
         started_at = timezone.now()
         params: Any = None
         attempt = 0
@@ -396,7 +446,7 @@ class Runner:
 
     def _resume_call(self, action: Action, task: dict[str, Any], where: Where, prior: StepRun) -> None:
         """A step waiting for its result (a device command): ask the action whether it has come."""
-        timeout = float(task.get("timeout") or settings.KEYFLOW_DEFAULT_STEP_TIMEOUT)
+        timeout = self._step_timeout(task)
         ctx = replace(
             self.ctx, deadline=time.monotonic() + timeout, idempotency_key=f"{self.execution.pk}:{where.key}:resume"
         )

@@ -101,6 +101,9 @@ def run_execution(
     # write lock (unless it was woken for the queue as a whole): that drain is still going.
     if (execution_id is None or not claims.is_queued(execution_id)) and not woken:
         return None
+    from executions.runner import task_time_budget
+
+    deadline = time.monotonic() + task_time_budget()
     group = CommitGroup(settings.KEYFLOW_GROUP_COMMIT_SECONDS)
     beat = Heartbeat(settings.KEYFLOW_HEARTBEAT_SECONDS) if heartbeat else None
     if beat is not None:
@@ -108,10 +111,10 @@ def run_execution(
     status, emptied = None, False
     try:
         if execution_id is not None:
-            result = _run_next(group, beat, lambda: claims.take(execution_id))
+            result = _run_next(group, beat, lambda: claims.take(execution_id), deadline)
             status = None if result is _NOT_OURS else result
         if drain and (status is not None or woken):
-            emptied = _drain(group, beat)
+            emptied = _drain(group, beat, deadline)
     finally:
         group.commit()
         if beat is not None:
@@ -121,7 +124,9 @@ def run_execution(
     return status
 
 
-def _run_next(group: CommitGroup, beat: Heartbeat | None, take: Callable[[], Execution | None]) -> object:
+def _run_next(
+    group: CommitGroup, beat: Heartbeat | None, take: Callable[[], Execution | None], deadline: float
+) -> object:
     """Claim an execution with ``take`` in the group's transaction and run it; ``_NOT_OURS`` if
     there was none to claim."""
     from executions.runner import Runner
@@ -135,7 +140,7 @@ def _run_next(group: CommitGroup, beat: Heartbeat | None, take: Callable[[], Exe
     claims.attach(execution, group.read_once)
     group.claimed.append(execution.pk)
     lost = beat.follow(execution) if beat is not None else (lambda: False)
-    return Runner(execution, group=group, claim_in_group=True, lost=lost).run()
+    return Runner(execution, group=group, claim_in_group=True, lost=lost, task_deadline=deadline).run()
 
 
 def _wake_again() -> None:
@@ -148,12 +153,12 @@ def _wake_again() -> None:
         logger.exception("could not request another drain task")
 
 
-def _drain(group: CommitGroup, beat: Heartbeat | None) -> bool:
+def _drain(group: CommitGroup, beat: Heartbeat | None, deadline: float) -> bool:
     """Run queued executions back to back in ``group``; True when none was left, False when the
     time ran out first."""
     until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
     while time.monotonic() < until:
-        if _run_next(group, beat, claims.take_next) is _NOT_OURS:
+        if _run_next(group, beat, claims.take_next, deadline) is _NOT_OURS:
             return True
     return False
 

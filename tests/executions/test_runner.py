@@ -493,3 +493,28 @@ def test_an_execution_whose_worker_keeps_dying_is_failed_not_run_again_for_ever(
     assert execution.recovered_count == 2
     assert "worker was lost 2 times" in execution.error
     assert execution.steps.count() == 0
+
+
+def test_a_step_that_could_outlast_the_worker_task_continues_in_a_fresh_task(
+    make_workflow, administrator, ann, settings
+):
+    """django-q2 kills a task at its timeout; a step that might not finish before then is left to a
+    new task (the execution queued again, its steps so far committed) instead of being killed
+    half-way and re-run by the sweeper."""
+    from workflows.services import workflow_run
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 12}  # a task may run 2 s here
+    workflow = make_workflow(
+        [
+            {"slow": {"call": "test.slow_update", "with": {"user": "ann", "seconds": 1.2, "job_title": "Slow"}}},
+            {"next": {"call": "test.big", "with": {"size": 1}}},
+        ]
+    )
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+    assert run_execution(execution.pk, heartbeat=False) is None  # handed on, not failed or killed
+    execution.refresh_from_db()
+    assert (execution.status, [s.name for s in execution.steps.all()]) == ("queued", ["slow"])
+    assert run_execution(execution.pk, heartbeat=False) == "succeeded"
+    execution.refresh_from_db()
+    assert [s.name for s in execution.steps.order_by("sequence")] == ["slow", "next"]
+    assert execution.recovered_count == 0
