@@ -115,7 +115,13 @@ class Execution(models.Model):
             # a keyset, overall, per workflow and per status, so page 1,000 costs what page 1 does.
             models.Index(fields=["queued_at", "id"], name="execution_history_idx"),
             models.Index(fields=["workflow", "queued_at", "id"], name="execution_workflow_history_idx"),
-            models.Index(fields=["status", "queued_at", "id"], name="execution_status_history_idx"),
+            # Finished runs only (the filter by status, and retention's scan), so the queue's own
+            # partial index stays the one that takes the next queued execution.
+            models.Index(
+                fields=["status", "queued_at", "id"],
+                condition=Q(status__in=["succeeded", "failed", "cancelled"]),
+                name="execution_finished_history_idx",
+            ),
             # The queue: workers take the oldest queued execution (``executions.claims.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
             # it every take sorted all queued rows, and draining a backlog was quadratic.

@@ -31,11 +31,14 @@ __all__ = [
     "Touched",
     "caused_events",
     "execution_for_page",
+    "find_touched",
     "history_page",
     "history_queryset",
     "history_rows",
     "steps_of",
+    "touched_by",
     "trigger_text",
+    "with_step_counts",
     "workflows_for_filter",
 ]
 
@@ -157,15 +160,27 @@ def history_queryset(filters: HistoryFilters) -> QuerySet[Execution]:
     if filters.until:
         rows = rows.filter(queued_at__lt=_bound(filters.until + timedelta(days=1)))
     if filters.touched:
-        kind, pk = filters.touched.resource_type, filters.touched.resource_id
-        named = Q(resource_type=kind, resource_id=pk) | Q(related_type=kind, related_id=pk)
-        caused = DirectoryEvent.objects.filter(named, caused_by_execution_id__isnull=False)
-        triggering = DirectoryEvent.objects.filter(resource_type=kind, resource_id=pk)
-        rows = rows.filter(Q(pk__in=caused.values("caused_by_execution_id")) | Q(event_id__in=triggering.values("pk")))
+        rows = touched_by(rows, filters.touched)
     return rows
 
 
-def _with_step_counts(rows: QuerySet[Execution]) -> QuerySet[Execution]:
+def touched_by(rows: QuerySet[Execution], touched: Touched) -> QuerySet[Execution]:
+    """Executions whose steps changed the object (as the resource or the related object of a
+    directory event they caused), or that the object's event triggered."""
+    kind, pk = touched.resource_type, touched.resource_id
+    named = Q(resource_type=kind, resource_id=pk) | Q(related_type=kind, related_id=pk)
+    caused = DirectoryEvent.objects.filter(named, caused_by_execution_id__isnull=False)
+    triggering = DirectoryEvent.objects.filter(resource_type=kind, resource_id=pk)
+    return rows.filter(Q(pk__in=caused.values("caused_by_execution_id")) | Q(event_id__in=triggering.values("pk")))
+
+
+def find_touched(text: str) -> Touched | None:
+    """The user (username or email) or device (hostname) named ``text``, or None."""
+    return _touched(text)
+
+
+def with_step_counts(rows: QuerySet[Execution]) -> QuerySet[Execution]:
+    """Each execution with ``steps_done`` (finished records) and ``steps_total`` (all records)."""
     steps = StepRun.objects.filter(execution_id=OuterRef("pk")).values("execution_id")
     done = steps.filter(status__in=_FINISHED_STEPS).annotate(n=Count("pk")).values("n")
     total = steps.annotate(n=Count("pk")).values("n")
@@ -204,7 +219,7 @@ def history_page(filters: HistoryFilters, *, after: str = "", before: str = "", 
     """A page of executions: the newest, or those older than ``after``, or newer than ``before``.
 
     Three queries at most (the page, and one row either side to know whether there is more)."""
-    rows = _with_step_counts(history_queryset(filters))
+    rows = with_step_counts(history_queryset(filters))
     older_than, newer_than = _decode(after) if after else None, _decode(before) if before else None
     if newer_than is not None:
         moment, pk = newer_than
