@@ -110,7 +110,7 @@ def test_export_json_and_csv(admin_api: APIClient, finished: Execution, objects:
     document = admin_api.get(f"/api/v1/executions/{finished.pk}/export/")
     assert document["Content-Disposition"].startswith("attachment")
     body = document.json()
-    assert body["version"]["definition"] == TWO_STEPS and [s["name"] for s in body["steps"]][0] == "activate"
+    assert body["version"]["definition"] == TWO_STEPS and body["steps"][0]["name"] == "activate"
     assert {e["type"] for e in body["caused_events"]} >= {"user.updated"}
     response = admin_api.get("/api/v1/executions/export-csv/", {"status": "succeeded"})
     lines = b"".join(response.streaming_content).decode().splitlines()

@@ -169,7 +169,15 @@ def test_a_step_panel_shows_input_output_redacted_and_long_values_folded(make_wo
 
 def test_a_failed_step_shows_its_error_and_each_retried_attempt(make_workflow, run, administrator):
     workflow = make_workflow(
-        [{"flaky": {"call": "test.flaky", "with": {"fail_times": 9}, "retry": {"max_attempts": 3, "initial_delay": 0}}}],
+        [
+            {
+                "flaky": {
+                    "call": "test.flaky",
+                    "with": {"fail_times": 9},
+                    "retry": {"max_attempts": 3, "initial_delay": 0},
+                }
+            }
+        ],
         name="Flaky",
     )
     execution = run(workflow)
@@ -270,7 +278,7 @@ def test_rerun_with_the_same_or_the_latest_version(branchy, finished, administra
     for rerun in (same_run, latest_run):
         assert rerun.rerun_of_id == finished.pk and rerun.input == finished.input
         assert rerun.started_by == administrator and rerun.trigger_kind == TriggerKind.MANUAL
-    assert f"Re-run of <a href=\"/executions/{finished.pk}/\">" in client.get(f"/executions/{same_run.pk}/").text
+    assert f'Re-run of <a href="/executions/{finished.pk}/">' in client.get(f"/executions/{same_run.pk}/").text
 
 
 def test_an_unfinished_execution_is_not_rerun(branchy, administrator):
