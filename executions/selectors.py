@@ -30,11 +30,13 @@ __all__ = [
     "HistoryPage",
     "Touched",
     "caused_events",
+    "cursor_for",
     "execution_for_page",
     "find_touched",
     "history_page",
     "history_queryset",
     "history_rows",
+    "older_page_query",
     "steps_of",
     "touched_by",
     "trigger_text",
@@ -146,7 +148,9 @@ def _bound(day: date) -> datetime:
 
 def history_queryset(filters: HistoryFilters) -> QuerySet[Execution]:
     """Executions matching ``filters``, unordered, with what a row shows joined in."""
-    rows = Execution.objects.select_related("workflow", "version", "started_by", "event")
+    rows = Execution.objects.select_related("workflow", "version", "started_by", "event").defer(
+        "input", "version__definition", "workflow__description", "event__snapshot", "event__changes"
+    )
     if filters.errors.get("touched"):
         return rows.none()  # a user or device that does not exist touched nothing
     if filters.workflow:
@@ -181,7 +185,8 @@ def find_touched(text: str) -> Touched | None:
 
 def with_step_counts(rows: QuerySet[Execution]) -> QuerySet[Execution]:
     """Each execution with ``steps_done`` (finished records) and ``steps_total`` (all records)."""
-    steps = StepRun.objects.filter(execution_id=OuterRef("pk")).values("execution_id")
+    # order_by(): StepRun's default order names the execution, which would join its table again.
+    steps = StepRun.objects.filter(execution_id=OuterRef("pk")).order_by().values("execution_id")
     done = steps.filter(status__in=_FINISHED_STEPS).annotate(n=Count("pk")).values("n")
     total = steps.annotate(n=Count("pk")).values("n")
     return rows.annotate(
@@ -205,6 +210,22 @@ def _decode(cursor: str) -> tuple[datetime, int] | None:
         return None
 
 
+def older_page_query(filters: HistoryFilters, *, after: str = "", size: int = PAGE_SIZE) -> QuerySet[Execution]:
+    """The query of a page read newest first: the newest ``size + 1`` rows older than ``after``
+    (the extra row says whether there is an older page). The history indexes serve it."""
+    rows = with_step_counts(history_queryset(filters))
+    older_than = _decode(after) if after else None
+    if older_than is not None:
+        moment, pk = older_than
+        rows = rows.filter(queued_at__lte=moment).filter(Q(queued_at__lt=moment) | Q(pk__lt=pk))
+    return rows.order_by("-queued_at", "-id")[: size + 1]
+
+
+def cursor_for(execution: Execution) -> str:
+    """The ``after`` cursor that starts a page just past ``execution``."""
+    return _encode(execution)
+
+
 @dataclass
 class HistoryPage:
     """One page of the history, newest first, with the cursors of the pages either side."""
@@ -218,7 +239,7 @@ class HistoryPage:
 def history_page(filters: HistoryFilters, *, after: str = "", before: str = "", size: int = PAGE_SIZE) -> HistoryPage:
     """A page of executions: the newest, or those older than ``after``, or newer than ``before``.
 
-    Three queries at most (the page, and one row either side to know whether there is more)."""
+    One query: a row more than the page says whether there is another page that way."""
     rows = with_step_counts(history_queryset(filters))
     older_than, newer_than = _decode(after) if after else None, _decode(before) if before else None
     if newer_than is not None:
@@ -236,10 +257,7 @@ def history_page(filters: HistoryFilters, *, after: str = "", before: str = "", 
             newer=_encode(page[0]) if page and more_newer else None,
             first=not more_newer,
         )
-    if older_than is not None:
-        moment, pk = older_than
-        rows = rows.filter(queued_at__lte=moment).filter(Q(queued_at__lt=moment) | Q(pk__lt=pk))
-    page = list(rows.order_by("-queued_at", "-id")[: size + 1])
+    page = list(older_page_query(filters, after=after, size=size))
     more_older = len(page) > size
     page = page[:size]
     return HistoryPage(
