@@ -4,7 +4,8 @@
 
 The database is ``BENCH_DATABASE_URL`` (default: a fresh SQLite file under var/, the
 embedded default); the broker is the ORM broker unless REDIS_URL is set. Workers are real
-``qcluster`` processes, as in production.
+``qcluster`` processes, as in production. Page benches run on their own: ``python -m bench.pages``
+(the builder) and ``python -m bench.history`` (the execution history, 1,000,000 step records).
 """
 
 from __future__ import annotations

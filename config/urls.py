@@ -8,6 +8,7 @@ from workflows.views.overview import home
 urlpatterns = [
     path("", home, name="home"),
     path("workflows/", include("workflows.urls")),
+    path("executions/", include("executions.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
 ]

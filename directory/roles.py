@@ -74,9 +74,16 @@ _MANAGE_WORKFLOWS = _crud("workflows", "workflow") | {
     "workflows.run_workflow",
     "workflows.view_workflowversion",
     "executions.view_execution",
+    "executions.view_steprun",
     "executions.cancel_execution",
 }
-_VIEW_WORKFLOWS = {"workflows.view_workflow", "workflows.view_workflowversion", "executions.view_execution"}
+# Executions and their steps go together: a history without its steps' records is no history.
+_VIEW_WORKFLOWS = {
+    "workflows.view_workflow",
+    "workflows.view_workflowversion",
+    "executions.view_execution",
+    "executions.view_steprun",
+}
 _COMMAND_RUNNER = _view("directory", "device", "devicegroup", "command", "commandrun") | {
     "directory.add_command",
     "directory.change_command",

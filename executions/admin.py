@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from directory.redaction import redact
@@ -21,6 +23,7 @@ class StepRunInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("sequence", "path", "status", "skip_reason", "attempts", "error", "started_at", "finished_at")
+    show_change_link = False
     readonly_fields = fields
     ordering = ("sequence",)
 
@@ -39,11 +42,21 @@ class ExecutionAdmin(admin.ModelAdmin):
     Manager admins may open this page."""
 
     list_display = ("id", "workflow", "trigger_kind", "status", "queued_at", "started_at", "finished_at")
+    change_list_template = "admin/executions/execution/change_list.html"
     list_filter = ("status", "trigger_kind", "workflow")
     date_hierarchy = "queued_at"
     inlines = [StepRunInline]
     fields = readonly_fields = [f.name if f.name != "input" else "redacted_input" for f in Execution._meta.fields]
     actions = ("cancel",)
+
+    def get_view_on_site_url(self, obj: Execution | None = None) -> str | None:
+        """ "View on site" opens the history page, which draws the run and its steps."""
+        return reverse("executions:detail", args=[obj.pk]) if obj is not None else None
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The list says how long history is kept (``KEYFLOW_HISTORY_DAYS``)."""
+        context = {"history_days": settings.KEYFLOW_HISTORY_DAYS, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
 
     @admin.display(description="input")
     def redacted_input(self, obj: Execution) -> str:

@@ -8,6 +8,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 SWEEP_SCHEDULE = "keyflow-sweeper"
+PRUNE_SCHEDULE = "keyflow-history-retention"
 
 
 def _ensure_sweeper(sender: AppConfig, **kwargs: Any) -> None:
@@ -26,6 +27,22 @@ def _ensure_sweeper(sender: AppConfig, **kwargs: Any) -> None:
     )
 
 
+def _ensure_retention(sender: AppConfig, **kwargs: Any) -> None:
+    """Keep exactly one django-q2 schedule pruning history past ``KEYFLOW_HISTORY_DAYS``."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=PRUNE_SCHEDULE,
+        defaults={
+            "func": "executions.tasks.prune_history",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.KEYFLOW_HISTORY_PRUNE_EVERY_MINUTES,
+            "repeats": -1,
+        },
+    )
+
+
 class ExecutionsConfig(AppConfig):
     """Executions, step runs, the runner, worker tasks and the sweeper."""
 
@@ -34,6 +51,7 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_sweeper, sender=self, dispatch_uid="keyflow-sweeper-schedule")
+        post_migrate.connect(_ensure_retention, sender=self, dispatch_uid="keyflow-retention-schedule")
 
         from django_q.signals import post_execute, post_spawn, pre_execute
 

@@ -18,7 +18,12 @@ class Execution(models.Model):
     sweeper re-queues running executions whose heartbeat went stale.
     """
 
-    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="executions")
+    # PROTECT: history outlives its workflow. Deleting a workflow archives it; only a purge
+    # (``workflows.services.workflow_purge``) removes its executions, explicitly, first.
+    # Indexed by ``execution_workflow_history_idx``, which starts with it.
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.PROTECT, related_name="executions", db_index=False
+    )
     version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions")
     trigger_kind = models.CharField(max_length=16, choices=TriggerKind.choices)
     # Nullable links are indexed only where set (``Meta.indexes``): most runs have no event
@@ -58,10 +63,25 @@ class Execution(models.Model):
         db_index=False,
         help_text="While waiting for a device command: the run whose result resumes it",
     )
-    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Indexed with the id by ``execution_history_idx``: the history's keyset order.
+    queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who stopped it and who ran it again: the history records both.
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    rerun_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reruns",
+        db_index=False,
+        help_text="The execution this one re-ran with the same input",
+    )
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -90,6 +110,18 @@ class Execution(models.Model):
             # The sweeper wakes waits that are due; a command's result wakes the runs waiting on it.
             models.Index(fields=["wake_at"], condition=Q(status="waiting"), name="execution_waiting_idx"),
             models.Index(fields=["waiting_on"], condition=Q(waiting_on__isnull=False), name="execution_waiting_on_idx"),
+            models.Index(fields=["rerun_of"], condition=Q(rerun_of__isnull=False), name="execution_rerun_of_idx"),
+            # The history (``executions.selectors.history_page``): newest first by (queued_at, id), as
+            # a keyset, overall, per workflow and per status, so page 1,000 costs what page 1 does.
+            models.Index(fields=["queued_at", "id"], name="execution_history_idx"),
+            models.Index(fields=["workflow", "queued_at", "id"], name="execution_workflow_history_idx"),
+            # Finished runs only (the filter by status, and retention's scan), so the queue's own
+            # partial index stays the one that takes the next queued execution.
+            models.Index(
+                fields=["status", "queued_at", "id"],
+                condition=Q(status__in=["succeeded", "failed", "cancelled"]),
+                name="execution_finished_history_idx",
+            ),
             # The queue: workers take the oldest queued execution (``executions.claims.next_queued``).
             # Partial, so it holds only the queued rows however long the history grows; without
             # it every take sorted all queued rows, and draining a backlog was quadratic.
@@ -132,6 +164,8 @@ class StepRun(models.Model):
     output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # One entry per failed attempt that was retried: {"attempt", "error", "delay_seconds", "at"}.
+    attempt_log = models.JSONField(default=list, blank=True)
     loop_index = models.IntegerField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

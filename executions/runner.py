@@ -340,6 +340,7 @@ class Runner:
         params: Any = None
         attempt = 0
         cancelled = False
+        retried: list[dict[str, Any]] = []  # the attempts that failed and were retried, for the history
         while True:
             attempt += 1
             try:
@@ -374,6 +375,7 @@ class Runner:
                     params=params,
                     output=output,
                     attempts=attempt,
+                    attempt_log=retried,
                     started_at=started_at,
                 )
                 if external:
@@ -393,7 +395,16 @@ class Runner:
                 message, retryable = f"internal error: {type(exc).__name__}: {exc}", False
             if retryable and attempt < policy.max_attempts:
                 self._commit_group()  # never sleep holding the write lock
-                self.sleep(policy.delay(attempt, self.rng))
+                delay = policy.delay(attempt, self.rng)
+                retried.append(
+                    {
+                        "attempt": attempt,
+                        "error": message,
+                        "delay_seconds": round(delay, 3),
+                        "at": timezone.now().isoformat(),
+                    }
+                )
+                self.sleep(delay)
                 if self.lost():
                     raise ClaimLost("claimed by another worker")
                 if claims.cancel_requested(self.execution.pk):
@@ -410,6 +421,7 @@ class Runner:
             params=params,
             error=message,
             attempts=attempt,
+            attempt_log=retried,
             started_at=started_at,
         )
         if external:
@@ -632,6 +644,7 @@ class Runner:
         attempts: int = 0,
         skip_reason: str = "",
         started_at: Any = None,
+        attempt_log: list[dict[str, Any]] | None = None,
     ) -> StepRun:
         if len(self.done) >= settings.KEYFLOW_MAX_STEPS_PER_EXECUTION:
             raise ExecutionFailed(
@@ -655,6 +668,7 @@ class Runner:
             output=output,
             error=error,
             attempts=attempts,
+            attempt_log=attempt_log or [],
             loop_index=where.loop_index,
             started_at=started_at or now,
             finished_at=None if status in (StepStatus.RUNNING, StepStatus.WAITING) else now,

@@ -223,3 +223,15 @@ def sweep() -> dict[str, list[int]]:
         "requeued": requeue_stale(),
         "reenqueued": reenqueue_forgotten(),
     }
+
+
+def prune_history(*, now: timezone.datetime | None = None) -> int:
+    """The retention task (scheduled by ``executions.apps``): delete finished executions older than
+    ``KEYFLOW_HISTORY_DAYS`` with their steps, a batch per short transaction; returns how many."""
+    from executions.services import history_prune
+
+    cutoff = (now or timezone.now()) - timedelta(days=settings.KEYFLOW_HISTORY_DAYS)
+    pruned = history_prune(older_than=cutoff, batch_size=settings.KEYFLOW_HISTORY_PRUNE_BATCH)
+    if pruned:
+        logger.info("pruned %s execution(s) queued before %s", pruned, cutoff.isoformat())
+    return pruned

@@ -172,6 +172,16 @@ class WorkflowAdmin(admin.ModelAdmin):
         for warning in report.warnings:
             messages.warning(request, warning)
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        """Deleted (archived) workflows are gone from the admin; their history is at /executions/."""
+        return super().get_queryset(request).filter(archived_at__isnull=True)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Deleting archives (``workflow_delete``): nothing else is removed, so nothing is listed or
+        protected — the executions that PROTECT the workflow stay, readable in the history."""
+        names = [f"Workflow: {obj} (archived; its executions and steps are kept)" for obj in objs]
+        return names, {"workflows": len(names)}, set(), []
+
     def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
         from workflows.services import workflow_delete
 

@@ -10,6 +10,14 @@ from django.db import models
 from workflows.choices import WorkflowType
 
 
+class WorkflowQuerySet(models.QuerySet):
+    """Workflows, with the ones deleted (archived) told apart."""
+
+    def live(self) -> WorkflowQuerySet:
+        """Workflows not deleted: what the overview, the builder, the API and triggers see."""
+        return self.filter(archived_at__isnull=True)
+
+
 class Workflow(models.Model):
     """An automation an admin built: a trigger, conditions and actions, run as a role.
 
@@ -18,7 +26,9 @@ class Workflow(models.Model):
     finds matching workflows with one indexed query.
     """
 
-    name = models.CharField(max_length=200, unique=True)
+    # Unique among workflows not archived (``workflow_name_unique``): a deleted workflow's name
+    # may be used again while its history stays readable under it.
+    name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     type = models.CharField(max_length=16, choices=WorkflowType.choices)
     enabled = models.BooleanField(default=True, db_index=True)
@@ -36,13 +46,30 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the workflow is deleted: it is hidden and never runs again, but its versions,
+    # executions and steps stay readable and exportable until it is purged.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = WorkflowQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
         permissions = [("run_workflow", "Can run workflows")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(archived_at__isnull=True), name="workflow_name_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def definition(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Writes to workflows: create, update (new version), enable, disable, delete, run.
+"""Writes to workflows: create, update (new version), enable, disable, delete (archive), purge, run.
 
 Saving validates the whole definition (every problem with its task path) and the run-as
 role's coverage; an invalid workflow is not saved. A save that changes the definition writes
@@ -23,7 +23,7 @@ from executions.models import Execution
 from executions.services import execution_for_idempotency_key, execution_start
 from workflows.choices import WorkflowType
 from workflows.dsl import Problem, validate_definition
-from workflows.models import Workflow, WorkflowVersion
+from workflows.models import Workflow, WorkflowDraft, WorkflowVersion
 from workflows.run_as import RunAsReport, check_run_as, role_permissions
 
 
@@ -91,7 +91,7 @@ def workflow_create(
     """Create a workflow and its version 1; enabled unless asked otherwise."""
     problems, _ = workflow_check(definition=definition, run_as=run_as)
     problems = [*run_as_beyond_actor(run_as, actor), *problems]
-    if Workflow.objects.filter(name=name).exists():
+    if Workflow.objects.live().filter(name=name).exists():
         problems = [Problem("name", "A workflow with this name already exists."), *problems]
     if not name.strip():
         problems = [Problem("name", "This field is required."), *problems]
@@ -149,7 +149,7 @@ def workflow_update(
     if name is not None:
         if not name.strip():
             problems.insert(0, Problem("name", "This field is required."))
-        elif Workflow.objects.filter(name=name.strip()).exclude(pk=workflow.pk).exists():
+        elif Workflow.objects.live().filter(name=name.strip()).exclude(pk=workflow.pk).exists():
             problems.insert(0, Problem("name", "A workflow with this name already exists."))
     if problems:
         raise WorkflowInvalid(problems)
@@ -177,6 +177,8 @@ def workflow_set_enabled(*, workflow: Workflow, enabled: bool, actor: Any) -> Wo
     enable only a workflow whose run-as role holds no permission they lack (it then runs as that role
     on every trigger). Disabling is always allowed."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if enabled and workflow.archived_at is not None:
+        raise WorkflowInvalid([Problem("workflow", "This workflow was deleted; it cannot be enabled.")])
     if enabled and not workflow.enabled:
         problems = run_as_beyond_actor(workflow.run_as, actor)
         if problems:
@@ -191,15 +193,55 @@ def workflow_set_enabled(*, workflow: Workflow, enabled: bool, actor: Any) -> Wo
 
 
 @transaction.atomic
-def workflow_delete(*, workflow: Workflow, actor: Any) -> None:
-    """Delete a workflow, its versions, schedule and execution history."""
+def workflow_delete(*, workflow: Workflow, actor: Any) -> Workflow:
+    """Delete a workflow as an admin sees it: archived, so its history stays.
+
+    It stops (disabled, schedule removed), leaves the overview, the builder and the API's workflow
+    list, and frees its name; its versions, executions and steps stay readable and exportable in
+    the history until ``workflow_purge``. Executions still queued or waiting are cancelled: they
+    belong to a workflow that no longer runs.
+    """
+    from executions.services import executions_cancel_for_workflow
     from workflows.schedules import schedule_delete
 
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if workflow.archived_at is not None:
+        return workflow
     schedule_delete(workflow=workflow)
-    Execution.objects.filter(workflow=workflow).delete()
+    workflow.enabled = False
+    workflow.archived_at = timezone.now()
+    workflow.archived_by = actor if getattr(actor, "pk", None) else None
+    workflow.updated_by = workflow.archived_by
+    workflow.save(update_fields=["enabled", "archived_at", "archived_by", "updated_by", "updated_at"])
+    WorkflowDraft.objects.filter(workflow=workflow).delete()
+    executions_cancel_for_workflow(workflow=workflow, actor=actor)
+    return workflow
+
+
+PURGE_BATCH = 1000
+
+
+class PurgeRefused(Exception):
+    """Only a deleted (archived) workflow's history may be purged."""
+
+
+@transaction.atomic
+def workflow_purge(*, workflow: Workflow, actor: Any) -> int:
+    """Remove a deleted workflow for good: its executions, steps and versions. Returns how many
+    executions went. Refused for a workflow not deleted first, so history is never lost in one step.
+    """
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if workflow.archived_at is None:
+        raise PurgeRefused("Delete the workflow first; only a deleted workflow's history can be purged.")
+    from executions.services import executions_delete
+
+    count = 0
+    while ids := list(Execution.objects.filter(workflow=workflow).values_list("pk", flat=True)[:PURGE_BATCH]):
+        count += executions_delete(execution_ids=ids)
     Workflow.objects.filter(pk=workflow.pk).update(current_version=None)
     WorkflowVersion.objects.filter(workflow=workflow).delete()
     Workflow.objects.filter(pk=workflow.pk).delete()
+    return count
 
 
 @lru_cache(maxsize=256)

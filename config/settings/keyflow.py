@@ -43,6 +43,18 @@ KEYFLOW_MAX_DOCUMENT_DEPTH = env_int("KEYFLOW_MAX_DOCUMENT_DEPTH", 64)
 KEYFLOW_MAX_TASKS = env_int("KEYFLOW_MAX_TASKS", 500)
 KEYFLOW_MAX_TASK_NESTING = env_int("KEYFLOW_MAX_TASK_NESTING", 8)
 
+# Execution history: finished executions older than this many days are pruned (with their steps) by a
+# scheduled task, KEYFLOW_HISTORY_PRUNE_BATCH at a time, each batch its own short transaction.
+KEYFLOW_HISTORY_DAYS = env_int("KEYFLOW_HISTORY_DAYS", 90)
+KEYFLOW_HISTORY_PRUNE_BATCH = env_int("KEYFLOW_HISTORY_PRUNE_BATCH", 1000)
+KEYFLOW_HISTORY_PRUNE_EVERY_MINUTES = env_int("KEYFLOW_HISTORY_PRUNE_EVERY_MINUTES", 60)
+if KEYFLOW_HISTORY_DAYS < 1 or KEYFLOW_HISTORY_PRUNE_BATCH < 1 or KEYFLOW_HISTORY_PRUNE_EVERY_MINUTES < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "KEYFLOW_HISTORY_DAYS, KEYFLOW_HISTORY_PRUNE_BATCH and KEYFLOW_HISTORY_PRUNE_EVERY_MINUTES must be at least 1"
+    )
+
 # A running execution whose heartbeat is older than this is presumed dead and re-queued.
 KEYFLOW_HEARTBEAT_SECONDS = env_int("KEYFLOW_HEARTBEAT_SECONDS", 5)
 KEYFLOW_STALE_AFTER_SECONDS = env_int("KEYFLOW_STALE_AFTER_SECONDS", 60)

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from executions.models import Execution, StepRun
 from executions.recording import display_output, redact
+from executions.services import RERUN_LATEST, RERUN_SAME
 
 
 @extend_schema_field({"description": "Any JSON value (rendered params, outputs may be objects, lists or null)."})
@@ -64,6 +65,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     started_by = serializers.CharField(source="started_by.get_username", read_only=True, allow_null=True)
+    cancelled_by = serializers.CharField(source="cancelled_by.get_username", read_only=True, allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     input = AnyJSONField(read_only=True)
 
@@ -91,6 +93,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "depth",
             "started_by",
             "cancel_requested",
+            "cancelled_by",
+            "cancelled_at",
+            "rerun_of",
             "run_count",
             "wake_at",
             "queued_at",
@@ -99,6 +104,15 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "duration_seconds",
         )
         read_only_fields = fields
+
+
+class RerunSerializer(serializers.Serializer):
+    """Which version a re-run runs."""
+
+    version = serializers.ChoiceField(
+        choices=[(RERUN_SAME, "The version the execution ran"), (RERUN_LATEST, "The workflow's current version")],
+        default=RERUN_SAME,
+    )
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):

@@ -78,3 +78,53 @@ def test_cancel(admin_api: APIClient, objects: dict[str, Any], finished: Executi
     again = admin_api.post(f"/api/v1/executions/{finished.pk}/cancel/")
     assert again.status_code == 409 and again.json()["code"] == "finished"
     assert admin_api.post("/api/v1/executions/999999/cancel/").status_code == 404
+
+
+def test_steps_need_the_step_permission_as_on_the_pages(client_for, make_admin, read_only_admin, finished) -> None:
+    from django.contrib.auth.models import Permission
+
+    assert len(client_for(read_only_admin).get(f"/api/v1/executions/{finished.pk}/").json()["steps"]) == 3
+    viewer = make_admin("viewer-vic")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_execution"))
+    body = client_for(viewer).get(f"/api/v1/executions/{finished.pk}/").json()
+    assert body["id"] == finished.pk and "steps" not in body
+    assert "steps" not in client_for(viewer).get(f"/api/v1/executions/{finished.pk}/export/").json()
+
+
+def test_help_desk_may_not_read_history(client_for, help_desk_admin, finished) -> None:
+    api = client_for(help_desk_admin)
+    assert api.get("/api/v1/executions/").status_code == 403
+    assert api.get(f"/api/v1/executions/{finished.pk}/").status_code == 404
+    assert api.get("/api/v1/executions/export-csv/").status_code == 403
+
+
+def test_filter_by_what_an_execution_touched(admin_api: APIClient, finished: Execution) -> None:
+    touched = admin_api.get("/api/v1/executions/", {"touched": "ann@example.com"}).json()
+    assert [e["id"] for e in touched["results"]] == [finished.pk]
+    assert admin_api.get("/api/v1/executions/", {"touched": "bob"}).json()["count"] == 0
+    unknown = admin_api.get("/api/v1/executions/", {"touched": "nobody"})
+    assert unknown.status_code == 400 and "touched" in str(unknown.json())
+
+
+def test_export_json_and_csv(admin_api: APIClient, finished: Execution, objects: dict[str, Any]) -> None:
+    document = admin_api.get(f"/api/v1/executions/{finished.pk}/export/")
+    assert document["Content-Disposition"].startswith("attachment")
+    body = document.json()
+    assert body["version"]["definition"] == TWO_STEPS and body["steps"][0]["name"] == "activate"
+    assert {e["type"] for e in body["caused_events"]} >= {"user.updated"}
+    response = admin_api.get("/api/v1/executions/export-csv/", {"status": "succeeded"})
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("id,workflow,version,status") and len(lines) == 2
+    assert lines[1].startswith(f"{finished.pk},Two steps,1,succeeded,manual,Manual by admin-ada")
+
+
+def test_rerun(admin_api: APIClient, client_for, read_only_admin, finished: Execution, objects) -> None:
+    response = admin_api.post(f"/api/v1/executions/{finished.pk}/rerun/", {"version": "latest"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["rerun_of"] == finished.pk and body["status"] == "queued" and body["started_by"] == "admin-ada"
+    bad = admin_api.post(f"/api/v1/executions/{finished.pk}/rerun/", {"version": "newest"}, format="json")
+    assert bad.status_code == 400 and "version" in str(bad.json())
+    unfinished = admin_api.post(f"/api/v1/executions/{body['id']}/rerun/", format="json")
+    assert unfinished.status_code == 409
+    assert client_for(read_only_admin).post(f"/api/v1/executions/{finished.pk}/rerun/").status_code == 403

@@ -350,6 +350,10 @@ CASES = [
     Case("executions_retrieve_ro", "get", "executions/{execution}/", 200, MANAGER, 200),
     Case("executions_cancel", "post", "executions/{execution}/cancel/", 200, READ_ONLY, 403),
     Case("executions_cancel_hidden", "post", "executions/{execution}/cancel/", 200, HELP_DESK, 404),
+    Case("executions_export", "get", "executions/{execution}/export/", 200, HELP_DESK, 404),
+    Case("executions_export_csv", "get", "executions/export-csv/", 200, HELP_DESK, 403),
+    # The fixture's execution is still queued: an Administrator passes the permission check and gets 409.
+    Case("executions_rerun", "post", "executions/{execution}/rerun/", 409, READ_ONLY, 403),
 ]
 
 

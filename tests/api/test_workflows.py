@@ -129,10 +129,15 @@ class TestSaving:
         assert admin_api.patch(url, {"enabled": False}, format="json").json()["enabled"] is False
         assert admin_api.get("/api/v1/workflows/?enabled=false").json()["count"] == 1
 
-    def test_delete_removes_history(self, admin_api: APIClient, objects: dict[str, Any]) -> None:
+    def test_delete_archives_and_keeps_history(self, admin_api: APIClient, objects: dict[str, Any]) -> None:
         workflow = objects["workflow"]
+        kept = set(Execution.objects.filter(workflow_id=workflow.pk).values_list("pk", flat=True))
+        assert kept
         assert admin_api.delete(f"/api/v1/workflows/{workflow.pk}/").status_code == 204
-        assert not Execution.objects.filter(workflow_id=workflow.pk).exists()
+        assert admin_api.get(f"/api/v1/workflows/{workflow.pk}/").status_code == 404
+        assert set(Execution.objects.filter(workflow_id=workflow.pk).values_list("pk", flat=True)) == kept
+        listed = admin_api.get(f"/api/v1/executions/?workflow={workflow.pk}").json()
+        assert {row["id"] for row in listed["results"]} == kept
 
 
 class TestValidate:

@@ -108,12 +108,14 @@ def _idempotency_key(request: Request) -> str | None:
         request=serializers.WorkflowSerializer,
         responses=serializers.WorkflowDetailSerializer,
     ),
-    destroy=extend_schema(summary="Delete a workflow, its versions, schedule and execution history"),
+    destroy=extend_schema(
+        summary="Delete a workflow (archived: its executions and steps stay readable; purge removes them)"
+    ),
 )
 class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
     """Workflows. Writes and runs need an Administrator role's permissions."""
 
-    queryset = Workflow.objects.select_related("run_as__group", "current_version")
+    queryset = Workflow.objects.live().select_related("run_as__group", "current_version")
     serializer_class = serializers.WorkflowSerializer
     filterset_class = WorkflowFilter
     ordering_fields = ("name", "type", "enabled", "created_at", "updated_at")

@@ -91,7 +91,7 @@ def draft_create(*, trigger_type: str, name: str, description: str, actor: Any) 
         raise EditRefused("Choose Manual, Event or Schedule.", field="type")
     if not name:
         raise EditRefused("Give the workflow a name.", field="name")
-    if Workflow.objects.filter(name__iexact=name).exists():
+    if Workflow.objects.live().filter(name__iexact=name).exists():
         raise EditRefused("A workflow with this name already exists.", field="name")
     return WorkflowDraft.objects.create(
         owner=actor,
@@ -214,7 +214,7 @@ def draft_problems(*, draft: WorkflowDraft, actor: Any) -> list[Problem]:
     if workflow is None or draft.run_as_id != workflow.run_as_id:
         problems = [*run_as_beyond_actor(draft.run_as, actor), *problems]
     name = draft.name.strip()
-    taken = Workflow.objects.filter(name=name)
+    taken = Workflow.objects.live().filter(name=name)
     if workflow is not None:
         taken = taken.exclude(pk=workflow.pk)
     if not name:

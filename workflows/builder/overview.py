@@ -63,9 +63,13 @@ class OverviewRow:
 
 def _queryset(filters: OverviewFilters) -> QuerySet[Workflow]:
     last = Execution.objects.filter(workflow=OuterRef("pk")).order_by("-queued_at", "-id")
-    rows = Workflow.objects.select_related("run_as__group", "current_version").annotate(
-        last_status=Subquery(last.values("status")[:1]),
-        last_run_at=Subquery(last.values("queued_at")[:1]),
+    rows = (
+        Workflow.objects.live()
+        .select_related("run_as__group", "current_version")
+        .annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_run_at=Subquery(last.values("queued_at")[:1]),
+        )
     )
     if filters.q:
         rows = rows.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))

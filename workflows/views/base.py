@@ -131,7 +131,9 @@ def load_editor(request: HttpRequest, workflow_id: int | None = None, draft_id: 
     """The workflow or draft named by the URL; 404 for another admin's draft or a missing one."""
     mode = getattr(request, "builder_mode", None) or builder_mode(request.user)
     if workflow_id is not None:
-        workflow = Workflow.objects.select_related("run_as__group", "current_version").filter(pk=workflow_id).first()
+        workflow = (
+            Workflow.objects.live().select_related("run_as__group", "current_version").filter(pk=workflow_id).first()
+        )
         if workflow is None:
             raise Http404("No such workflow.")
         draft = draft_for(workflow=workflow, owner=request.user) if mode == "edit" else None

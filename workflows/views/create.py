@@ -34,7 +34,7 @@ def _name_problem(name: str) -> str:
     name = name.strip()
     if not name:
         return "Give the workflow a name."
-    if Workflow.objects.filter(name__iexact=name).exists():
+    if Workflow.objects.live().filter(name__iexact=name).exists():
         return "A workflow with this name already exists."
     return ""
 

@@ -55,7 +55,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 @editor_required
 def set_enabled(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """Enable or disable a saved workflow at once (it is not part of the draft)."""
-    workflow = get_object_or_404(Workflow.objects.select_related("run_as__group", "current_version"), pk=workflow_id)
+    workflow = get_object_or_404(
+        Workflow.objects.live().select_related("run_as__group", "current_version"), pk=workflow_id
+    )
     workflow = workflow_set_enabled(workflow=workflow, enabled=request.POST.get("enabled") == "on", actor=request.user)
     context = {"workflow": workflow, "editable": True, "trigger": trigger_summary(workflow.definition.get("trigger"))}
     return render_page(request, "workflows/_enabled_toggle.html", context)

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=300.0, help="Seconds to wait with --wait")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workflow = Workflow.objects.filter(name=options["name"]).first()
+        workflow = Workflow.objects.live().filter(name=options["name"]).first()
         if workflow is None:
             raise CommandError(f"No workflow named {options['name']!r}")
         try:
