@@ -132,7 +132,7 @@ def test_cards_are_coloured_by_what_ran_and_skips_say_why(administrator, finishe
     assert 'id="run-card-do-1-check-switch-1-default-do-0-small" data-status="succeeded"' in text
     assert 'id="run-card-do-2-maybe" data-status="skipped"' in text
     assert "Skipped: Branch not taken" in text and "Skipped: Guard (if) was false" in text
-    assert "3 iterations" in text and "3 runs in the loop" in text
+    assert "3 items" in text and "3 runs in the loop" in text
 
 
 def test_a_task_that_never_ran_is_never_shown_as_run(make_workflow, run, administrator):
