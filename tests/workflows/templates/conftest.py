@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from django_q.models import Schedule
 
 from directory import services as ds
 from directory.actors import Actor
@@ -18,7 +19,7 @@ from executions.models import Execution
 from executions.tasks import run_execution
 from tests.workflows.net.conftest import ScriptedServer
 from workflows.models import Workflow
-from workflows.schedules import fire, next_run_times
+from workflows.schedules import fire, schedule_name
 from workflows.services import workflow_run
 from workflows.templates_library import get_template
 from workflows.templates_library.services import template_instantiate
@@ -92,8 +93,8 @@ def finish(execution: Execution) -> Execution:
 
 
 def run_slot(workflow: Workflow) -> Execution:
-    """Fire the workflow's next schedule slot, as django-q2 would at that time, and run it."""
-    slot = next_run_times(workflow, 1)[0]
+    """Fire the slot the workflow's schedule is armed for, as django-q2 would at that time, and run it."""
+    slot = Schedule.objects.get(name=schedule_name(workflow.pk)).next_run
     execution, created = fire(workflow_id=workflow.pk, slot=slot, now=slot)
     assert created
     return finish(execution)
