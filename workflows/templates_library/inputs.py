@@ -91,6 +91,8 @@ class _ObjectInput(InputType):
 
     def clean(self, raw: Any) -> str:
         text = _text(raw, what=f"a {self.noun}")
+        if text.isdigit() and not (text.isascii() and len(text) <= 18):  # no id is that large
+            raise InputError(f"No {self.noun} matches {text!r}.")
         try:
             obj = resolve(self.ref, int(text) if text.isdigit() else text)
         except ActionError as exc:

@@ -95,6 +95,13 @@ class Template:
     def run_as_name(self) -> str:
         return BUILTIN_BY_KEY[self.run_as].name
 
+    @property
+    def trigger_summary(self) -> str:
+        """What starts it, in one line, with the defaults (``Every day at 07:00 UTC``)."""
+        from workflows.builder.summaries import trigger_summary
+
+        return trigger_summary(self.preview()["trigger"])
+
     def input(self, name: str) -> TemplateInput:
         return next(i for i in self.inputs if i.name == name)
 
