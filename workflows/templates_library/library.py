@@ -131,6 +131,11 @@ class Template:
         """The workflow document with every placeholder replaced by its cleaned value."""
         return _substitute(self.definition, lambda name, part: self._value(values, name, part))
 
+    @property
+    def preview_name(self) -> str:
+        """The workflow name with «labels» where inputs go (the form's hint)."""
+        return _substitute(self.workflow_name, lambda name, part: f"«{self.input(name).label}»")
+
     def render_name(self, values: Mapping[str, Any]) -> str:
         return _substitute(self.workflow_name, lambda name, part: self._value(values, name, part))
 
