@@ -87,6 +87,8 @@ class TemplateListView(_TemplateView):
 
 
 class TemplateDetailView(_TemplateView):
+    detail = True  # a caller who may not view workflows gets 404, as on other detail URLs
+
     @extend_schema(
         operation_id="templates_retrieve",
         summary="A template with its inputs and its document",
@@ -97,6 +99,8 @@ class TemplateDetailView(_TemplateView):
 
 
 class TemplateInstantiateView(_TemplateView):
+    detail = True
+
     def required_permissions(self, method: str) -> tuple[str, ...]:
         return ("workflows.add_workflow",) if method.upper() == "POST" else super().required_permissions(method)
 

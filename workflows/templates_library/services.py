@@ -13,7 +13,6 @@ from typing import Any
 from django.db import transaction
 
 from directory.models import AdminRole
-from workflows.builder.document import EditRefused
 from workflows.models import Workflow, WorkflowDraft
 from workflows.services import workflow_create
 from workflows.templates_library.library import Template, TemplateInputsInvalid
@@ -67,8 +66,6 @@ def template_draft_create(
     """A new workflow's draft from ``template``, for the admin to review on the canvas and save.
     Nothing runs until it is saved; saving enables it (the draft's switch can change that)."""
     definition, chosen = _prepare(template, inputs, name)
-    if not chosen:
-        raise EditRefused("Give the workflow a name.", field="name")
     return WorkflowDraft.objects.create(
         owner=actor,
         definition=definition,
