@@ -5,17 +5,14 @@ as the suggested role → save → the workflow runs on its event."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 
 import pytest
-from django.contrib.auth.models import AbstractUser
 from django.core import mail
 from django.db import transaction
 from playwright.sync_api import Page, expect
 
 from directory import services as directory
 from directory.models import User
-from directory.roles import ADMINISTRATOR
 from executions.models import Execution
 from executions.tasks import run_execution
 from tests.e2e import builder_steps as steps
@@ -33,23 +30,6 @@ def company() -> None:
     for name in ("Engineering", "VPN Users", "Sales"):
         directory.group_create(actor=None, name=name)
     directory.channel_create(actor=None, name="IT mail", kind="email", recipients=["it@example.com"])
-
-
-@pytest.fixture
-def administrator_page(
-    page: Page, make_admin: Callable[..., AbstractUser], admin_login: Callable[..., None]
-) -> Iterator[Page]:
-    """Signed in as an Administrator on the overview; no Content-Security-Policy violation allowed."""
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    admin = make_admin("admin-ada", ADMINISTRATOR)
-    admin_login(page, admin.username)
-    steps.open_builder(page)
-    yield page
-    assert violations == []
 
 
 def _shots(page: Page, request: pytest.FixtureRequest, name: str) -> None:
