@@ -50,16 +50,19 @@ AUTH="Authorization: Token $TOKEN"
 ROLE_ID="$(curl -fsS -H "$AUTH" "$BASE/api/v1/roles/?is_builtin=true&limit=50" |
     $PY -c 'import json, sys; print(next(r["id"] for r in json.load(sys.stdin)["results"] if r["key"] == "administrator"))')"
 post() { curl -fsS -o /dev/null -H "$AUTH" -H 'Content-Type: application/json' -X POST "$BASE$1" -d "$2"; }
-post /api/v1/workflows/ '{"name": "Suspend by hand", "run_as": '"$ROLE_ID"', "definition": {"dsl": "1.0",
+# (seed_demo made workflows from templates too, so the manual one is found by the id it gets here.)
+MANUAL_ID="$(curl -fsS -H "$AUTH" -H 'Content-Type: application/json' -X POST "$BASE/api/v1/workflows/" -d \
+    '{"name": "Suspend by hand", "run_as": '"$ROLE_ID"', "definition": {"dsl": "1.0",
     "trigger": {"type": "manual"}, "input": {"schema": {"type": "object", "properties": {"user": {"type": "string"}}}},
-    "do": [{"suspend": {"call": "user.suspend", "with": {"user": "{{ input.user }}"}}}]}}'
+    "do": [{"suspend": {"call": "user.suspend", "with": {"user": "{{ input.user }}"}}}]}}' |
+    $PY -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 post /api/v1/workflows/ '{"name": "Engineers join Engineering", "run_as": '"$ROLE_ID"', "definition": {"dsl": "1.0",
     "trigger": {"type": "event", "event": "user.created", "when": "{{ event.user.department == '"'Engineering'"' }}"},
     "do": [{"join": {"call": "user.add_to_group", "with": {"user": "{{ event.user.id }}", "group": "Engineering"}}}]}}'
 post /api/v1/workflows/ '{"name": "Monday report", "run_as": '"$ROLE_ID"', "definition": {"dsl": "1.0",
     "trigger": {"type": "schedule", "cron": "0 9 * * 1", "timezone": "Europe/Berlin"},
     "do": [{"noop": {"switch": [{"default": {"do": []}}]}}]}}'
-post /api/v1/workflows/1/runs/ '{"input": {"user": "nobody"}}'
+post "/api/v1/workflows/$MANUAL_ID/runs/" '{"input": {"user": "nobody"}}'
 
 echo "-- schemathesis: $EXAMPLES examples per operation, seed $SEED"
 status=0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from directory import role_services, services
+from directory import role_services, selectors, services
 from directory.actors import Actor
 from directory.models import (
     AdminRole,
@@ -116,6 +116,19 @@ class SeedReport:
         return sum(self.created.values())
 
 
+# ``seeder(report)``: demo content of apps the directory does not know about (the workflows app adds
+# workflows made from templates), run at the end of ``seed`` in its transaction.
+DemoSeeder = Callable[[SeedReport], None]
+_seeders: list[DemoSeeder] = []
+
+
+def register_demo_seeder(seeder: DemoSeeder) -> None:
+    """Add a seeder (once: registering the same one twice is a programming error)."""
+    if seeder in _seeders:
+        raise ValueError(f"{seeder!r} is registered twice")
+    _seeders.append(seeder)
+
+
 def demo_present() -> bool:
     """Whether demo data has been loaded (the marker group exists)."""
     return UserGroup.objects.filter(name=MARKER_GROUP).exists()
@@ -161,6 +174,7 @@ def _user_rows(rng: random.Random, today: dt.date, now: dt.datetime) -> list[dic
             head = head or username
             rows.append(row)
     _vary(rng, rows, today)
+    _cases_for_templates(rows, today, now)
     return rows
 
 
@@ -190,6 +204,29 @@ def _vary(rng: random.Random, rows: list[dict[str, Any]], today: dt.date) -> Non
         row["account_locked"] = True
     for row in rng.sample(active, 3):
         row["password_expired"] = True
+
+
+def _cases_for_templates(rows: list[dict[str, Any]], today: dt.date, now: dt.datetime) -> None:
+    """What the workflow templates look for, so each has something to do on the demo: contracts
+    ending soon, a leaver whose last day passed but who is still active, dormant accounts.
+
+    Drawn from a generator of its own, so the rest of the plan stays what it always was."""
+    rng = random.Random(SEED + 1)
+    heads = {row["manager"] for row in rows}
+    contractors = [row for row in rows if row["employee_type"] == "contractor"]
+    for index, row in enumerate(contractors):
+        ends = today + dt.timedelta(days=(6, 11)[index] if index < 2 else rng.randint(60, 240))
+        row["termination_date"] = ends
+        row["attributes"]["contract_end"] = str(ends)
+    plain = [
+        row
+        for row in rows
+        if row["state"] == "active" and row["employee_type"] == "employee" and row["username"] not in heads
+    ]
+    leaver, *dormant = rng.sample(plain, 4)
+    leaver["termination_date"] = today - dt.timedelta(days=1)
+    for row in dormant:
+        row["last_login_at"] = now - dt.timedelta(days=rng.randint(100, 200))
 
 
 _OS_BY_DEPARTMENT = {
@@ -255,12 +292,21 @@ CROSS_GROUPS = {
     "All Staff": "Everyone who works here (not suspended).",
     "Contractors": "Contractors: time-limited access.",
     "VPN Users": "People allowed on the corporate VPN.",
+    "MFA Required": "People who must enrol a second factor (filled by the MFA enforcement workflow).",
 }
+# name -> which devices belong: an OS family, "lab" (the lab machines) or None (filled by workflows).
 DEVICE_GROUPS = {
     "Windows Devices": "windows",
     "macOS Devices": "macos",
     "Linux Devices": "linux",
-    "Lab": None,
+    "Lab": "lab",
+    "Quarantine": None,
+    "Needs remediation": None,
+}
+DEVICE_GROUP_DESCRIPTIONS = {
+    "Lab": "Build and test machines.",
+    "Quarantine": "Devices silent for weeks (the quarantine workflow adds them).",
+    "Needs remediation": "Devices out of compliance (the compliance workflows add them).",
 }
 POLICIES = (
     (
@@ -309,6 +355,20 @@ COMMANDS = (
         "Last hour of the system journal.",
     ),
     ("Lock screen", "zsh", "pmset displaysleepnow", 30, "Sleep the display so the screen locks (macOS)."),
+    (
+        "Enable BitLocker",
+        "powershell",
+        "Enable-BitLocker -MountPoint 'C:' -EncryptionMethod XtsAes256 -RecoveryPasswordProtector",
+        600,
+        "Turn on BitLocker for the system drive with a recovery password (Windows).",
+    ),
+    (
+        "Enable Windows Firewall",
+        "powershell",
+        "Set-NetFirewallProfile -Profile Domain,Public,Private -Enabled True",
+        60,
+        "Turn the host firewall on for every network profile (Windows).",
+    ),
 )
 # (command, device hostname or OS to pick the first of, exit code, output)
 COMMAND_RUNS = (
@@ -376,8 +436,10 @@ ADMIN_ACCOUNTS = (
 
 
 @transaction.atomic
-def seed(*, today: dt.date | None = None) -> SeedReport:
-    """Create whatever part of the demo company is missing; return what was created."""
+def seed(*, today: dt.date | None = None, extras: bool = True) -> SeedReport:
+    """Create whatever part of the demo company is missing; return what was created.
+
+    ``extras``: also run the other apps' seeders (``register_demo_seeder``)."""
     rng = random.Random(SEED)
     now = timezone.now()
     today = today or timezone.localdate()
@@ -388,12 +450,15 @@ def seed(*, today: dt.date | None = None) -> SeedReport:
     users = _seed_users(user_rows, report)
     _seed_user_groups(user_rows, users, report)
     devices = _seed_devices(device_rows, users, report)
+    _seed_agents(devices, report)
     device_groups = _seed_device_groups(devices, report)
     _seed_policies(device_groups, report)
     _seed_commands(devices, report)
     _seed_channels(report)
     _seed_connections(report)
     _seed_admins(report)
+    for seeder in _seeders if extras else ():
+        seeder(report)
     return report
 
 
@@ -430,6 +495,7 @@ def _seed_user_groups(rows: list[dict[str, Any]], users: dict[str, User], report
             if r["state"] == "active" and (r["department"] in ("Engineering", "Support") or r["location"] == "Remote")
         ],
     )
+    wanted["MFA Required"] = (CROSS_GROUPS["MFA Required"], [])
     # The marker group last, so that an interrupted run is not mistaken for a finished one.
     for name in [n for n in wanted if n != MARKER_GROUP] + [MARKER_GROUP]:
         description, members = wanted[name]
@@ -454,17 +520,30 @@ def _seed_devices(rows: list[dict[str, Any]], users: dict[str, User], report: Se
     return existing
 
 
+def _seed_agents(devices: dict[str, Device], report: SeedReport) -> None:
+    """Enrol an agent on every managed device, as each device's installer would, so that device
+    commands (lock, erase, remediation scripts) queue for them. The agents' tokens are not kept:
+    these are demo machines, no real agent calls in."""
+    for device in devices.values():
+        if device.active and not selectors.device_has_agent(device):
+            enrolment, _token = services.agent_enrolment_token_create(device=device, actor=ACTOR)
+            services.agent_enrol(enrolment=enrolment)
+            report.count("enrolled agents")
+
+
 def _seed_device_groups(devices: dict[str, Device], report: SeedReport) -> dict[str, DeviceGroup]:
     groups: dict[str, DeviceGroup] = {}
     for name, os_family in DEVICE_GROUPS.items():
         group = DeviceGroup.objects.filter(name=name).first()
         if group is None:
-            description = f"Every {name.split()[0]} device." if os_family else "Build and test machines."
+            description = DEVICE_GROUP_DESCRIPTIONS.get(name, f"Every {name.split()[0]} device.")
             group = services.device_group_create(actor=ACTOR, name=name, description=description)
             report.count("device groups")
         groups[name] = group
         for device in devices.values():
-            belongs = device.os_family == os_family if os_family else device.hostname.startswith("lab-")
+            if os_family is None:
+                break
+            belongs = device.hostname.startswith("lab-") if os_family == "lab" else device.os_family == os_family
             if belongs and services.device_group_add_member(device_group=group, device=device, actor=ACTOR):
                 report.count("device group memberships")
     return groups

@@ -33,3 +33,8 @@ class WorkflowsConfig(AppConfig):
         from workflows.role_checks import workflows_running_as
 
         register_role_dependents(workflows_running_as)
+
+        from directory.demo import register_demo_seeder
+        from workflows.templates_library.demo import seed_demo_workflows
+
+        register_demo_seeder(seed_demo_workflows)

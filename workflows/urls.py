@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from workflows.views import canvas, create, json_view, overview, panels, pickers, run, run_as, saving
+from workflows.views import canvas, create, json_view, overview, panels, pickers, run, run_as, saving, templates
 
 app_name = "workflows"
 
@@ -34,6 +34,8 @@ urlpatterns = [
     path("new/", create.create, name="create"),
     path("new/name/", create.name_check, name="create-name"),
     path("pick/<slug:kind>/", pickers.pick, name="pick"),
+    path("templates/", templates.gallery, name="templates"),
+    path("templates/<slug:key>/", templates.use, name="template-use"),
     path("<int:workflow_id>/enabled/", overview.set_enabled, name="enabled"),
     path("<int:workflow_id>/run/", run.run, name="run"),
     path("drafts/<int:draft_id>/enabled/", overview.set_draft_enabled, name="draft-enabled"),

@@ -344,6 +344,10 @@ CASES = [
     Case("catalog_events", "get", "catalog/events/", 200, HELP_DESK, 403),
     Case("catalog_operators", "get", "catalog/operators/", 200, HELP_DESK, 403),
     Case("dsl_schema", "get", "dsl/schema/", 200, HELP_DESK, 403),
+    # templates
+    Case("templates_list", "get", "templates/", 200, HELP_DESK, 403),
+    Case("templates_retrieve", "get", "templates/offboarding/", 200, HELP_DESK, 404),
+    Case("templates_instantiate", "post", "templates/reactivate-user/instantiate/", 201, READ_ONLY, 403, lambda o: {}),
     # executions
     Case("executions_list", "get", "executions/", 200, HELP_DESK, 403),
     Case("executions_retrieve", "get", "executions/{execution}/", 200, HELP_DESK, 404),

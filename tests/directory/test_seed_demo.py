@@ -163,7 +163,12 @@ def test_every_write_is_an_event_by_the_seed_actor(seeded):
         UserGroup.members.through.objects.count()
     )
     assert DirectoryEvent.objects.filter(type="policy.bound").count() == Policy.device_groups.through.objects.count()
-    assert set(DirectoryEvent.objects.values_list("actor_type", "actor_name")) == {("system", "seed_demo")}
+    by_seed = DirectoryEvent.objects.exclude(type="device.agent_enrolled")
+    assert set(by_seed.values_list("actor_type", "actor_name")) == {("system", "seed_demo")}
+    # Each device's agent enrols itself (with the token the seed issued it), as in real life.
+    enrolled = DirectoryEvent.objects.filter(type="device.agent_enrolled")
+    assert set(enrolled.values_list("actor_type", flat=True)) == {"agent"}
+    assert enrolled.count() == Device.objects.filter(active=True).count()
 
 
 def test_running_again_creates_nothing_and_keeps_passwords(seeded):

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AbstractUser
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.services import CHROMIUM, require_chromium
@@ -155,3 +156,23 @@ def admin_login() -> Callable[..., None]:
         expect(page.locator("#user-tools")).to_contain_text(username, ignore_case=True)
 
     return login
+
+
+@pytest.fixture
+def administrator_page(
+    page: Page, make_admin: Callable[..., AbstractUser], admin_login: Callable[..., None]
+) -> Iterator[Page]:
+    """Signed in as an Administrator on the overview; no Content-Security-Policy violation allowed."""
+    from directory.roles import ADMINISTRATOR
+    from tests.e2e.builder_steps import open_builder
+
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    admin = make_admin("admin-ada", ADMINISTRATOR)
+    admin_login(page, admin.username)
+    open_builder(page)
+    yield page
+    assert violations == []

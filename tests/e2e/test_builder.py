@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import AbstractUser
@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from directory import services as directory
 from directory.models import User, UserGroup
-from directory.roles import ADMINISTRATOR, HELP_DESK, READ_ONLY
+from directory.roles import HELP_DESK, READ_ONLY
 from executions.models import Execution
 from executions.tasks import run_execution
 from tests.e2e import builder_steps as steps
@@ -30,23 +30,6 @@ def directory_data() -> dict[str, object]:
     directory.group_create(actor=None, name="Alumni")
     directory.group_add_member(group=engineering, user=ann, actor=None)
     return {"ann": ann, "engineering": engineering}
-
-
-@pytest.fixture
-def administrator_page(
-    page: Page, make_admin: Callable[..., AbstractUser], admin_login: Callable[..., None]
-) -> Iterator[Page]:
-    """Signed in as an Administrator on the overview; no Content-Security-Policy violation allowed."""
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    admin = make_admin("admin-ada", ADMINISTRATOR)
-    admin_login(page, admin.username)
-    steps.open_builder(page)
-    yield page
-    assert violations == []
 
 
 def test_build_refuse_fix_save_and_run_a_manual_workflow(administrator_page: Page, directory_data, request) -> None:

@@ -6,6 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from workflows.api import views
+from workflows.templates_library import api as templates
 
 router = SimpleRouter()
 router.register("workflows", views.WorkflowViewSet, basename="workflows")
@@ -17,4 +18,7 @@ urlpatterns = [
     path("catalog/events/", views.EventCatalogueView.as_view(), name="catalog-events"),
     path("catalog/operators/", views.OperatorCatalogueView.as_view(), name="catalog-operators"),
     path("dsl/schema/", views.DSLSchemaView.as_view(), name="dsl-schema"),
+    path("templates/", templates.TemplateListView.as_view(), name="templates"),
+    path("templates/<slug:key>/", templates.TemplateDetailView.as_view(), name="template"),
+    path("templates/<slug:key>/instantiate/", templates.TemplateInstantiateView.as_view(), name="template-instantiate"),
 ]

@@ -12,7 +12,9 @@ from directory.demo import SeedReport, demo_present, seed
 class Command(BaseCommand):
     help = (
         "Create a demo company: ~60 users in 6 departments, groups, ~40 devices, policies, commands, "
-        "notification channels, connections and one admin account per built-in role. Safe to run again: only what "
+        "notification channels, connections, one admin account per built-in role, and three workflows made from "
+        "templates (onboarding, offboarding, suspend inactive users) with a first run queued each. Safe to run again: "
+        "only what "
         "is missing is created, and existing admin passwords are never reset."
     )
 
