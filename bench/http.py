@@ -37,7 +37,6 @@ from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TERMINAL = ("succeeded", "failed", "cancelled")
-IDLE_SECONDS = 5.0
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -168,94 +167,45 @@ class Keyflow:
 # --- waiting on the database -------------------------------------------------------------------
 
 
-def wait_finished(queryset: Any, expected: int, *, timeout: float = 600.0) -> list[tuple[int, float, str]]:
-    """Poll until ``expected`` executions of ``queryset`` are terminal; (id, finished_at, status) each."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done = queryset.filter(status__in=TERMINAL).count()
-        if done >= expected:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {done} of {expected} executions finished within {timeout:.0f} s")
-        time.sleep(0.05)
-    rows = queryset.filter(status__in=TERMINAL).values_list("pk", "finished_at", "status")
-    return [(pk, finished.timestamp(), status) for pk, finished, status in rows]
+def wait_executions(queryset: Any, expected: int) -> list[tuple[int, float, bool]]:
+    """Poll until ``expected`` executions of ``queryset`` are terminal; their finished rows."""
+    from bench.phases import poll
+
+    terminal = queryset.filter(status__in=TERMINAL)
+    poll(terminal.count, expected, what="executions")
+    rows = terminal.values_list("pk", "finished_at", "status")
+    return [(pk, finished.timestamp(), status == "succeeded") for pk, finished, status in rows]
 
 
-def _ids(responses: list[Any]) -> list[int]:
-    return [r.json()["id"] for r in responses]
-
-
-def closed_phase(
-    name: str,
-    make: Callable[[int], tuple[str, Any, dict[str, str]]],
-    n: int,
-    concurrency: int,
-    roots: list[int],
-    finished: Callable[[list[Any]], tuple[Any, int]],
-) -> dict[str, float]:
-    """N requests at ``concurrency``; the figures of ``name`` (``keyflow``, ``floor``, ``users``)."""
-    from bench import load, measure
-
-    cpu_before, client_before = measure.cpu_seconds(roots), time.process_time()
-    result = load.closed_loop(make, n, concurrency)
-    client = time.process_time() - client_before
-    queryset, expected = finished(result.ok)
-    rows = wait_finished(queryset, expected)
-    cpu = measure.cpu_seconds(roots) - cpu_before
-    last = max(f for _, f, _ in rows)
-    figures = {
-        f"{name}_rate": len(rows) / (last - result.started_at),
-        f"{name}_responses_per_s": len(result.ok) / (result.finished_at - result.started_at),
-        f"{name}_response_p50_ms": measure.percentile([r.seconds for r in result.responses], 0.5) * 1000,
-        f"{name}_drain_ms": max(0.0, last - result.finished_at) * 1000,
-        f"{name}_cpu_ms": cpu / len(rows) * 1000,
-        f"{name}_client_cpu_ms": client / len(result.responses) * 1000,
-        f"{name}_executions": len(rows),
-        f"{name}_failed_requests": len(result.failed),
-        f"{name}_failed_executions": sum(1 for *_, status in rows if status != "succeeded"),
-    }
-    if result.failed:
-        sample = result.failed[0]
-        print(f"  {name}: {len(result.failed)} requests failed, e.g. {sample.status} {sample.body[:300]!r}")
-    return figures
-
-
-def paced_phase(
-    name: str, make: Callable[[int], tuple[str, Any, dict[str, str]]], n: int, rate: float
-) -> dict[str, float]:
-    """Requests at ``rate``/s; each execution's finish against the time its request was sent."""
-    from bench import load, measure
+def by_id(responses: list[Any]) -> list[tuple[int, float, bool]]:
+    """The executions whose ids the responses carry (the 202 of a run, the floor's 201)."""
     from executions.models import Execution
 
-    result = load.paced(make, n, rate)
-    sent = {r.json()["id"]: r.sent_at for r in result.ok}
-    rows = wait_finished(Execution.objects.filter(pk__in=list(sent)), len(sent))
-    latencies = [(finished - sent[pk]) * 1000 for pk, finished, _ in rows]
-    return {
-        f"{name}_paced_p50_ms": measure.percentile(latencies, 0.5),
-        f"{name}_paced_p95_ms": measure.percentile(latencies, 0.95),
-        f"{name}_paced_failed_requests": len(result.failed),
-    }
+    ids = [r.json()["id"] for r in responses]
+    return wait_executions(Execution.objects.filter(pk__in=ids), len(ids))
 
 
-def idle_cpu_pct(roots: list[int], seconds: float = IDLE_SECONDS) -> float:
-    from bench import measure
+def started_by_events(fixtures: Any, marker: int) -> Callable[[list[Any]], list[tuple[int, float, bool]]]:
+    """The executions the created users' events start: one per listening workflow and user."""
+    from executions.models import Execution
 
-    before = measure.cpu_seconds(roots)
-    time.sleep(seconds)
-    return (measure.cpu_seconds(roots) - before) / seconds * 100
+    def finished(responses: list[Any]) -> list[tuple[int, float, bool]]:
+        queryset = Execution.objects.filter(workflow_id__in=fixtures.event_workflows, pk__gt=marker)
+        return wait_executions(queryset, len(responses) * len(fixtures.event_workflows))
+
+    return finished
 
 
-def memory_figures(name: str, roots: list[int], when: str) -> dict[str, float]:
-    from bench import measure
+def request_to_finished_ms(responses: list[Any]) -> list[float]:
+    """Each execution's ``finished_at`` minus the time its request was sent."""
+    sent = {r.json()["id"]: r.sent_at for r in responses}
+    return [(finished - sent[pk]) * 1000 for pk, finished, _ in by_id(responses)]
 
-    total, count = measure.memory(roots)
-    return {
-        f"{name}_rss_{when}_mb": total.rss_kb / 1024,
-        f"{name}_pss_{when}_mb": total.pss_kb / 1024,
-        f"{name}_procs": count,
-    }
+
+def _last_execution() -> int:
+    from executions.models import Execution
+
+    return Execution.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
 def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]:
@@ -263,7 +213,7 @@ def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from executions.models import Execution
+    from bench import phases
 
     _fresh_database(args, scratch)
     call_command("migrate", verbosity=0)
@@ -272,72 +222,57 @@ def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]
         "broker": "redis" if args.backend == "postgres" else "orm",
         "load_average_start": os.getloadavg()[0],
     }
+    n, c = args.requests, args.concurrency
     with ExitStack() as stack:
         kf = Keyflow(args, scratch, run, stack)
-        fx = kf.fixtures
         connections.close_all()
         print(f"run {run}: servers up at {kf.base}; warming up")
         everything, web = kf.roots(), kf.roots(web_only=True)
 
         # Warm-up: every path served a few times, and its executions finished, before any figure.
-        for label, make in (("warm-floor", kf.floor_request), ("warm-run", kf.run_request)):
-            warm = closed_phase("warm", make(label), args.warmup, args.concurrency, everything, _by_id)
-            if warm["warm_failed_requests"]:
-                raise RuntimeError(f"{label}: {warm['warm_failed_requests']} warm-up requests failed")
-        marker = Execution.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        warm = closed_phase(
-            "warm", kf.user_request("warm"), args.warmup, args.concurrency, everything, _event_runs(fx, marker)
-        )
-        if warm["warm_failed_requests"]:
-            raise RuntimeError(f"{warm['warm_failed_requests']} warm-up user requests failed")
+        warm = {
+            **phases.closed("warm_floor", kf.floor_request("wf"), args.warmup, c, web, by_id),
+            **phases.closed("warm_run", kf.run_request("wr"), args.warmup, c, everything, by_id),
+            **phases.closed(
+                "warm_users",
+                kf.user_request("w"),
+                args.warmup,
+                c,
+                everything,
+                started_by_events(kf.fixtures, _last_execution()),
+            ),
+        }
+        if failed := sum(v for k, v in warm.items() if k.endswith("_failed_requests")):
+            raise RuntimeError(f"{failed} warm-up requests failed (logs: {scratch})")
         time.sleep(2)
+        results.update(phases.memory("keyflow", everything, "idle"))
+        results.update(phases.memory("floor", web, "idle"))
+        results.update(phases.idle_cpu_pct("keyflow", everything))
+        results.update(phases.idle_cpu_pct("floor", web))
 
-        results.update(memory_figures("keyflow", everything, "idle"))
-        results.update(memory_figures("floor", web, "idle"))
-        results["keyflow_idle_cpu_pct"] = idle_cpu_pct(everything)
-        results["floor_idle_cpu_pct"] = idle_cpu_pct(web)
-
-        print(f"run {run}: {args.requests} requests at c={args.concurrency}: floor, then Keyflow's run endpoint")
-        n, c = args.requests, args.concurrency
-        results.update(closed_phase("floor", kf.floor_request("f"), n, c, web, _by_id))
-        results.update(closed_phase("keyflow", kf.run_request("k"), n, c, everything, _by_id))
+        print(f"run {run}: {n} requests at c={c}: floor, then Keyflow's run endpoint")
+        results.update(phases.closed("floor", kf.floor_request("f"), n, c, web, by_id))
+        parts = {"web": web, "worker": [kf.worker.pid]}
+        results.update(phases.closed("keyflow", kf.run_request("k"), n, c, everything, by_id, parts))
 
         print(f"run {run}: {args.paced} requests at {args.rate:g}/s: floor, then Keyflow")
-        results.update(paced_phase("floor", kf.floor_request("fp"), args.paced, args.rate))
-        results.update(paced_phase("keyflow", kf.run_request("kp"), args.paced, args.rate))
+        results.update(phases.paced("floor", kf.floor_request("fp"), args.paced, args.rate, request_to_finished_ms))
+        results.update(phases.paced("keyflow", kf.run_request("kp"), args.paced, args.rate, request_to_finished_ms))
 
-        print(f"run {run}: {args.users} users created at c={args.concurrency} (2 workflows on user.created)")
-        marker = Execution.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        results.update(closed_phase("users", kf.user_request("u"), args.users, c, everything, _event_runs(fx, marker)))
+        print(f"run {run}: {args.users} users created at c={c} (2 workflows on user.created)")
+        events = started_by_events(kf.fixtures, _last_execution())
+        results.update(phases.closed("users", kf.user_request("u"), args.users, c, everything, events, parts))
         time.sleep(1)
-        results.update(memory_figures("keyflow", everything, "after"))
-        results.update(memory_figures("floor", web, "after"))
+        results.update(phases.memory("keyflow", everything, "after"))
+        results.update(phases.memory("floor", web, "after"))
         connections.close_all()
     results["load_average_end"] = os.getloadavg()[0]
     if args.peer == "n8n":
         from bench.peers import n8n
 
-        print(f"run {run}: n8n")
+        print(f"run {run}: n8n {n8n.VERSION}")
         results.update(n8n.measure(args, scratch / f"n8n-{run}"))
     return results
-
-
-def _by_id(responses: list[Any]) -> tuple[Any, int]:
-    from executions.models import Execution
-
-    ids = _ids(responses)
-    return Execution.objects.filter(pk__in=ids), len(ids)
-
-
-def _event_runs(fixtures: Any, marker: int) -> Callable[[list[Any]], tuple[Any, int]]:
-    """Executions the created users' events start: one per listening workflow and user."""
-    from executions.models import Execution
-
-    def finished(responses: list[Any]) -> tuple[Any, int]:
-        queryset = Execution.objects.filter(workflow_id__in=fixtures.event_workflows, pk__gt=marker)
-        return queryset, len(responses) * len(fixtures.event_workflows)
-
-    return finished
 
 
 def main(argv: list[str] | None = None) -> int:
