@@ -202,6 +202,14 @@ def request_to_finished_ms(responses: list[Any]) -> list[float]:
     return [(finished - sent[pk]) * 1000 for pk, finished, _ in by_id(responses)]
 
 
+def queue_wait_ms(ids: list[int]) -> list[float]:
+    """Queued → started per execution: how long a run waited for a worker to take it."""
+    from executions.models import Execution
+
+    rows = Execution.objects.filter(pk__in=ids).values_list("queued_at", "started_at")
+    return [(started - queued).total_seconds() * 1000 for queued, started in rows if started]
+
+
 def _last_execution() -> int:
     from executions.models import Execution
 
@@ -213,7 +221,7 @@ def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from bench import phases
+    from bench import measure, phases
 
     _fresh_database(args, scratch)
     call_command("migrate", verbosity=0)
@@ -257,7 +265,14 @@ def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]
 
         print(f"run {run}: {args.paced} requests at {args.rate:g}/s: floor, then Keyflow")
         results.update(phases.paced("floor", kf.floor_request("fp"), args.paced, args.rate, request_to_finished_ms))
-        results.update(phases.paced("keyflow", kf.run_request("kp"), args.paced, args.rate, request_to_finished_ms))
+        paced_ids: list[int] = []
+
+        def keyflow_latencies(responses: list[Any]) -> list[float]:
+            paced_ids.extend(r.json()["id"] for r in responses)
+            return request_to_finished_ms(responses)
+
+        results.update(phases.paced("keyflow", kf.run_request("kp"), args.paced, args.rate, keyflow_latencies))
+        results["keyflow_paced_queue_wait_p50_ms"] = measure.percentile(queue_wait_ms(paced_ids), 0.5)
 
         print(f"run {run}: {args.users} users created at c={c} (2 workflows on user.created)")
         events = started_by_events(kf.fixtures, _last_execution())

@@ -41,6 +41,7 @@ ROWS: tuple[Row, ...] = (
     Row("… of which the web processes (ms)", "keyflow_web_cpu_ms", "floor_cpu_ms", None, 2),
     Row("… of which the worker (ms)", "keyflow_worker_cpu_ms", None, None, 2),
     Row("request → finished p50 at 3/s (ms)", "keyflow_paced_p50_ms", "floor_paced_p50_ms", "peer_paced_p50_ms", 1),
+    Row("… of which queued → started p50 (ms)", "keyflow_paced_queue_wait_p50_ms", None, None, 1),
     Row("request → finished p95 at 3/s (ms)", "keyflow_paced_p95_ms", "floor_paced_p95_ms", "peer_paced_p95_ms", 1),
     Row("directory write: executions finished/s (2 per user)", "users_rate", "floor_rate", None, rate=True),
     Row("directory write: users created/s", "users_responses_per_s", "floor_responses_per_s", None, rate=True),
