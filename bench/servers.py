@@ -85,13 +85,13 @@ class Process:
         self._log_file.close()
 
 
-def wait_http(url: str, *, process: Process, timeout: float = 120.0, method: str = "GET") -> float:
-    """Wait until ``url`` answers 2xx; seconds waited. Fails early if the process died."""
+def wait_http(url: str, *, process: Process, timeout: float = 120.0, headers: dict[str, str] | None = None) -> float:
+    """Wait until a GET of ``url`` answers 2xx; seconds waited. Fails early if the process died."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         process.check()
         try:
-            request = urllib.request.Request(url, method=method)
+            request = urllib.request.Request(url, headers=headers or {})
             with urllib.request.urlopen(request, timeout=5) as resp:
                 if 200 <= resp.status < 300:
                     return time.monotonic() - started
