@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-e2e test-django6 lint format bench migrate seed clean
+.PHONY: run test test-e2e test-django6 lint format bench bench-http migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keyflow needs Python 3.11+")'
@@ -61,6 +62,17 @@ format: $(STAMP)
 
 bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# gunicorn and the async load client, which only the HTTP benchmark needs (the `bench` extra).
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+# Keyflow's run path over HTTP (gunicorn + the worker, on a scratch database) beside a bare-Django
+# floor served by the same gunicorn; bench/README.md. E.g. BENCH_ARGS="--runs 3", "--backend postgres",
+# "--peer n8n" (after bench/peers/install_n8n.sh).
+bench-http: $(BENCH_STAMP)
+	$(BIN)/python -m bench.http $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-django6 var/*.sqlite3* .pytest_cache .ruff_cache

@@ -116,3 +116,7 @@ KEYFLOW_COALESCE_WAKEUPS = env_bool("KEYFLOW_COALESCE_WAKEUPS", _SQLITE)
 KEYFLOW_WAKE_TASKS = env_int("KEYFLOW_WAKE_TASKS", Q_CLUSTER["workers"])
 # A pending count not lowered for this long is not trusted (a task row lost with its broker).
 KEYFLOW_WAKE_STALE_SECONDS = env_float("KEYFLOW_WAKE_STALE_SECONDS", 10.0)
+
+# Mount the bare-Django floor view of `make bench-http` (bench/floor_view.py) at /bench/floor/…: for
+# the benchmark's own server only; it writes rows without authentication.
+KEYFLOW_BENCH_FLOOR = env_bool("KEYFLOW_BENCH_FLOOR", False)
