@@ -15,9 +15,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:  # imported where used: `make test` runs this package's pure parts without the bench extra
+    import aiohttp
 
 # (url, JSON body, headers) of the i-th request.
 RequestFactory = Callable[[int], tuple[str, Any, dict[str, str]]]
@@ -55,6 +56,8 @@ class LoadResult:
 async def _send(session: aiohttp.ClientSession, make: RequestFactory, index: int) -> Response:
     url, payload, headers = make(index)
     data = json.dumps(payload).encode()
+    import aiohttp
+
     sent_at, started = time.time(), time.perf_counter()
     try:
         async with session.post(url, data=data, headers={"Content-Type": "application/json", **headers}) as resp:
@@ -66,6 +69,8 @@ async def _send(session: aiohttp.ClientSession, make: RequestFactory, index: int
 
 
 def _session(concurrency: int) -> aiohttp.ClientSession:
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=120)
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout)
 
