@@ -15,8 +15,7 @@ What steps read again and again but no other writer can change while the group's
 is open — the workflow and role of the executions a worker drains, the run-as role's grants,
 which event types enabled workflows listen to — is read once per transaction (``read_once``,
 and ``workflows.dispatch.listening_read_once`` for the last). On SQLite the group holds the only
-write lock; on PostgreSQL the group's row locks keep other writers of those rows out until it commits
-(the budget there is shorter, see ``KEYFLOW_GROUP_COMMIT_SECONDS``).
+write lock; on PostgreSQL the budget is 0, so a group is one step and reads fresh each time.
 """
 
 from __future__ import annotations
