@@ -91,27 +91,38 @@ def _row(execution: Execution) -> dict[str, Any]:
     }
 
 
+def history_list_context(request: HttpRequest, filters: HistoryFilters, *, list_url: str) -> dict[str, Any]:
+    """What the history list and its filters show: one keyset page of ``filters``, served at
+    ``list_url`` (every execution here; one workflow's on its History tab in the builder)."""
+    page = history_page(filters, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
+    return {
+        "filters": filters,
+        "page": page,
+        "rows": [_row(execution) for execution in page.rows],
+        "statuses": ExecutionStatus.choices,
+        "triggers": TriggerKind.choices,
+        "query": urlencode(filters.query()),
+        "list_url": list_url,
+        "history_days": settings.KEYFLOW_HISTORY_DAYS,
+    }
+
+
 @require_GET
 @history_viewer
 def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilters.from_query(request.GET)
-    page = history_page(filters, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
+    context = history_list_context(request, filters, list_url=reverse("executions:history"))
     workflows = workflows_for_filter()
     chosen = next((w for w in workflows if w.pk == filters.workflow), None)
-    context = {
-        "filters": filters,
-        "page": page,
-        "rows": [_row(execution) for execution in page.rows],
-        "workflows": workflows,
-        "chosen_workflow": chosen,
-        "statuses": ExecutionStatus.choices,
-        "triggers": TriggerKind.choices,
-        "query": urlencode(filters.query()),
-        "history_days": settings.KEYFLOW_HISTORY_DAYS,
-        "may_purge": chosen is not None
-        and chosen.archived_at is not None
-        and can_manage_workflows(request.user, "workflows.delete_workflow"),
-    }
+    context.update(
+        {
+            "workflows": workflows,
+            "chosen_workflow": chosen,
+            "may_purge": chosen is not None
+            and chosen.archived_at is not None
+            and can_manage_workflows(request.user, "workflows.delete_workflow"),
+        }
+    )
     return render_page(request, "executions/history.html", context, partial="results")
 
 

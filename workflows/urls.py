@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from workflows.views import canvas, create, json_view, overview, panels, pickers, run, run_as, saving, templates
+from workflows.views import (
+    canvas,
+    create,
+    history,
+    json_view,
+    overview,
+    panels,
+    pickers,
+    run,
+    run_as,
+    saving,
+    templates,
+)
 
 app_name = "workflows"
 
 editor_patterns = [
     path("", canvas.canvas, name="canvas"),
     path("json/", json_view.json_view, name="json"),
+    path("history/", history.history, name="history"),
     path("picker/", canvas.picker, name="picker"),
     path("cards/insert/", canvas.insert, name="insert"),
     path("cards/move/", canvas.move, name="move"),

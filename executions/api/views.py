@@ -24,6 +24,7 @@ from rest_framework.serializers import BaseSerializer
 from directory.api.base import KeyflowGenericViewSet
 from directory.api.errors import Conflict, ErrorSerializer
 from executions.api.filters import ExecutionFilter
+from executions.api.pagination import ExecutionCursorPagination
 from executions.api.serializers import ExecutionDetailSerializer, ExecutionSerializer, RerunSerializer
 from executions.choices import ExecutionStatus
 from executions.exports import CSV_HEADER, csv_row, execution_document
@@ -34,7 +35,14 @@ from workflows.api.permissions import WorkflowPermissionsMixin
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List executions (newest first)"),
+    list=extend_schema(
+        summary="List executions (newest first, keyset pages)",
+        description=(
+            "Pages follow the `next` and `previous` links (`?cursor=`): a deep page costs what the first "
+            "does, and rows queued meanwhile neither repeat nor vanish between pages. No total `count`: "
+            "counting a long filtered history would cost more than the page."
+        ),
+    ),
     retrieve=extend_schema(summary="Get an execution with its steps in run order"),
 )
 class ExecutionViewSet(
@@ -44,7 +52,10 @@ class ExecutionViewSet(
 
     queryset = Execution.objects.select_related("workflow", "version", "started_by", "cancelled_by", "event")
     filterset_class = ExecutionFilter
-    ordering_fields = ("queued_at", "started_at", "finished_at", "status", "id")
+    # Keyset pages need a key that never changes and is (nearly) unique: newest first by default,
+    # ``?ordering=queued_at`` (oldest first) or by id. Nullable or shared fields cannot be a cursor.
+    ordering_fields = ("queued_at", "id")
+    pagination_class = ExecutionCursorPagination
     perm_model = ("executions", "execution")
     operation_prefix = "executions"
     action_permissions = {

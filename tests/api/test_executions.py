@@ -56,17 +56,19 @@ def test_detail_shows_steps_in_run_order(admin_api: APIClient, finished: Executi
 
 def test_list_filters(admin_api: APIClient, finished: Execution, objects: dict[str, Any]) -> None:
     queued = objects["execution"]
-    assert admin_api.get("/api/v1/executions/").json()["count"] == 2
+    newest_first = admin_api.get("/api/v1/executions/").json()
+    assert [e["id"] for e in newest_first["results"]] == [finished.pk, queued.pk]
+    assert "count" not in newest_first  # keyset pages: no count of the whole history
     by_workflow = admin_api.get(f"/api/v1/executions/?workflow={finished.workflow_id}").json()
     assert [e["id"] for e in by_workflow["results"]] == [finished.pk]
     assert "steps" not in by_workflow["results"][0]
     by_status = admin_api.get("/api/v1/executions/?status=queued").json()
     assert [e["id"] for e in by_status["results"]] == [queued.pk]
-    assert admin_api.get("/api/v1/executions/?trigger_kind=manual").json()["count"] == 2
-    assert admin_api.get("/api/v1/executions/?trigger_kind=schedule").json()["count"] == 0
+    assert len(admin_api.get("/api/v1/executions/?trigger_kind=manual").json()["results"]) == 2
+    assert len(admin_api.get("/api/v1/executions/?trigger_kind=schedule").json()["results"]) == 0
     future = (timezone.now() + timezone.timedelta(days=1)).isoformat().replace("+00:00", "Z")
-    assert admin_api.get("/api/v1/executions/", {"queued_after": future}).json()["count"] == 0
-    assert admin_api.get("/api/v1/executions/", {"queued_before": future}).json()["count"] == 2
+    assert len(admin_api.get("/api/v1/executions/", {"queued_after": future}).json()["results"]) == 0
+    assert len(admin_api.get("/api/v1/executions/", {"queued_before": future}).json()["results"]) == 2
     assert admin_api.get("/api/v1/executions/?status=exploded").status_code == 400
 
 
@@ -101,7 +103,7 @@ def test_help_desk_may_not_read_history(client_for, help_desk_admin, finished) -
 def test_filter_by_what_an_execution_touched(admin_api: APIClient, finished: Execution) -> None:
     touched = admin_api.get("/api/v1/executions/", {"touched": "ann@example.com"}).json()
     assert [e["id"] for e in touched["results"]] == [finished.pk]
-    assert admin_api.get("/api/v1/executions/", {"touched": "bob"}).json()["count"] == 0
+    assert len(admin_api.get("/api/v1/executions/", {"touched": "bob"}).json()["results"]) == 0
     unknown = admin_api.get("/api/v1/executions/", {"touched": "nobody"})
     assert unknown.status_code == 400 and "touched" in str(unknown.json())
 
@@ -128,3 +130,79 @@ def test_rerun(admin_api: APIClient, client_for, read_only_admin, finished: Exec
     unfinished = admin_api.post(f"/api/v1/executions/{body['id']}/rerun/", format="json")
     assert unfinished.status_code == 409
     assert client_for(read_only_admin).post(f"/api/v1/executions/{finished.pk}/rerun/").status_code == 403
+
+
+# --- keyset pages ---------------------------------------------------------------------------------
+
+
+def _bulk(workflow: Any, count: int) -> list[int]:
+    """``count`` finished executions, pairs sharing a queued_at (ties broken by id), newest first."""
+    start = timezone.now() - timezone.timedelta(days=1)
+    rows = [
+        Execution(workflow=workflow, version=workflow.current_version, trigger_kind="api", status="succeeded")
+        for _ in range(count)
+    ]
+    for index, execution in enumerate(Execution.objects.bulk_create(rows)):  # auto_now_add: set afterwards
+        Execution.objects.filter(pk=execution.pk).update(queued_at=start + timezone.timedelta(seconds=index // 2))
+    return list(Execution.objects.filter(workflow=workflow).order_by("-queued_at", "-id").values_list("pk", flat=True))
+
+
+def _walk(api: APIClient, url: str, link: str = "next") -> tuple[list[int], list[dict[str, Any]]]:
+    seen, pages = [], []
+    while url:
+        body = api.get(url).json()
+        pages.append(body)
+        seen += [row["id"] for row in body["results"]]
+        url = body[link]
+    return seen, pages
+
+
+def test_keyset_pages_walk_every_execution_once_both_ways(admin_api: APIClient, objects: dict[str, Any]) -> None:
+    workflow = objects["workflow"]
+    expected = _bulk(workflow, 23)
+    seen, pages = _walk(admin_api, f"/api/v1/executions/?workflow={workflow.pk}&limit=5")
+    assert seen == expected and len(pages) == 5
+    assert "cursor=" in pages[1]["previous"] and pages[0]["previous"] is None
+    _, back = _walk(admin_api, pages[-1]["previous"], link="previous")
+    pages_back = [[row["id"] for row in page["results"]] for page in back]
+    assert pages_back == [expected[i : i + 5] for i in (15, 10, 5, 0)]  # the same pages, in reverse
+    oldest_first, _ = _walk(admin_api, f"/api/v1/executions/?workflow={workflow.pk}&ordering=queued_at&limit=4")
+    assert oldest_first == sorted(expected, key=expected.index, reverse=True)
+
+
+def test_a_deep_page_is_a_keyset_query_without_a_count(admin_api: APIClient, objects: dict[str, Any]) -> None:
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    workflow = objects["workflow"]
+    _bulk(workflow, 40)
+    url = f"/api/v1/executions/?workflow={workflow.pk}&limit=7"
+    for _ in range(3):
+        url = admin_api.get(url).json()["next"]
+    with CaptureQueriesContext(connection) as context:
+        assert admin_api.get(url).status_code == 200
+    page = [q["sql"] for q in context.captured_queries if 'FROM "executions_execution"' in q["sql"]]
+    assert len(page) == 1, page  # the page itself; no COUNT(*) of the history
+    assert re.search(r'"executions_execution"\."queued_at" <=? ', page[0]), page[0]
+    # DRF skips only the rows sharing the boundary's queued_at (pairs here), never the pages before
+    offset = re.search(r"OFFSET (\d+)", page[0])
+    assert offset is None or int(offset.group(1)) <= 1, page[0]
+
+
+def test_a_cursor_the_list_did_not_give_is_a_400(admin_api: APIClient, objects: dict[str, Any]) -> None:
+    response = admin_api.get("/api/v1/executions/", {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"cursor": ["Not a cursor from this list's next or previous link."]}
+
+
+def test_limit_is_capped_at_500(admin_api: APIClient, objects: dict[str, Any]) -> None:
+    workflow = objects["workflow"]
+    Execution.objects.bulk_create(
+        Execution(workflow=workflow, version=workflow.current_version, trigger_kind="api", status="succeeded")
+        for _ in range(510)
+    )
+    assert len(admin_api.get("/api/v1/executions/?limit=2").json()["results"]) == 2
+    assert len(admin_api.get("/api/v1/executions/").json()["results"]) == 50
+    assert len(admin_api.get("/api/v1/executions/?limit=100000").json()["results"]) == 500

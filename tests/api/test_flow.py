@@ -92,7 +92,6 @@ def test_onboarding_and_offboarding_by_api_alone(admin_api: APIClient, committed
     )
 
     executions = api.get(f"/api/v1/executions/?workflow={workflow['id']}").json()
-    assert executions["count"] == 1
     (execution,) = executions["results"]
     assert (execution["trigger_kind"], execution["status"]) == ("event", "queued")
     event = api.get(f"/api/v1/events/{execution['event']}/").json()

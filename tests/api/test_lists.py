@@ -77,7 +77,7 @@ def test_list_queries_do_not_grow_with_the_page(
     with CaptureQueriesContext(connection) as many:
         response = admin_api.get(_url(path, objects))
     assert response.status_code == 200
-    assert response.json()["count"] > 1 or path.startswith("workflows/{")
+    assert len(response.json()["results"]) > 1 or path.startswith("workflows/{")
     assert len(many) <= len(few), [q["sql"] for q in many.captured_queries]
 
 
@@ -91,7 +91,7 @@ def _page_query(context: CaptureQueriesContext, table: str) -> str:
         ("users/?ordering=state", "directory_user"),
         ("users/?ordering=-department", "directory_user"),
         ("command-runs/", "directory_commandrun"),
-        ("executions/?ordering=status", "executions_execution"),
+        ("executions/?ordering=queued_at", "executions_execution"),
     ],
 )
 def test_sorted_pages_break_ties_by_id(path: str, table: str, admin_api: APIClient, objects: dict[str, Any]) -> None:

@@ -93,10 +93,19 @@ def test_errors_are_documented(schema: dict[str, Any]) -> None:
 
 
 def test_lists_document_pagination_filters_and_ordering(schema: dict[str, Any]) -> None:
-    params = {p["name"] for p in schema["paths"]["/api/v1/executions/"]["get"]["parameters"]}
-    assert {"limit", "offset", "ordering", "workflow", "status", "trigger_kind", "queued_after"} <= params
-    page = schema["components"]["schemas"]["PaginatedExecutionList"]
+    params = {p["name"] for p in schema["paths"]["/api/v1/users/"]["get"]["parameters"]}
+    assert {"limit", "offset", "ordering"} <= params
+    page = schema["components"]["schemas"]["PaginatedUserList"]
     assert {"count", "next", "previous", "results"} <= set(page["properties"])
+
+
+def test_the_execution_history_documents_keyset_pages(schema: dict[str, Any]) -> None:
+    """The history is paged by cursor (no offset, no count): a deep page costs what the first does."""
+    params = {p["name"] for p in schema["paths"]["/api/v1/executions/"]["get"]["parameters"]}
+    assert {"cursor", "limit", "ordering", "workflow", "status", "trigger_kind", "queued_after"} <= params
+    assert "offset" not in params
+    page = schema["components"]["schemas"]["PaginatedExecutionList"]
+    assert set(page["properties"]) == {"next", "previous", "results"}
 
 
 def test_catalogue_is_a_plain_list(schema: dict[str, Any], admin_api: APIClient) -> None:

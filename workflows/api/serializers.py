@@ -116,6 +116,14 @@ class WorkflowVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PurgeResultSerializer(serializers.Serializer):
+    """What a purge removed: the deleted workflow (gone now) and how many executions went with it."""
+
+    workflow = serializers.IntegerField(help_text="Id of the purged workflow (it no longer exists).")
+    name = serializers.CharField(help_text="Its name, for the caller's log.")
+    executions_purged = serializers.IntegerField(help_text="Executions removed, with their step records.")
+
+
 class ValidateInputSerializer(serializers.Serializer):
     """A definition to check, and the role it would run as."""
 

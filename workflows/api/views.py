@@ -1,4 +1,4 @@
-"""Workflows over REST: CRUD, versions, enable/disable, validate, runs, export/import, catalogue.
+"""Workflows over REST: CRUD, versions, enable/disable, validate, runs, export/import, purge, catalogue.
 
 Views stay thin: serializers check the request's shape, ``workflows.services`` validate the
 definition and the run-as role and write. Only Administrator roles hold the permissions to
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
@@ -39,10 +40,12 @@ from workflows.models import Workflow
 from workflows.operators import all_operators
 from workflows.run_as import narrowest_builtin_role
 from workflows.services import (
+    PurgeRefused,
     WorkflowInvalid,
     workflow_check,
     workflow_create,
     workflow_delete,
+    workflow_purge,
     workflow_run,
     workflow_set_enabled,
     workflow_update,
@@ -129,7 +132,14 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
         "runs": ("workflows.run_workflow",),
         "export": ("workflows.view_workflow",),
         "import_workflow": ("workflows.add_workflow",),
+        "purge": ("workflows.delete_workflow",),
     }
+
+    def get_queryset(self) -> QuerySet[Workflow]:
+        """Live workflows; a purge looks among the deleted (archived) ones too, the only ones it may remove."""
+        if self.action == "purge":
+            return Workflow.objects.all()
+        return super().get_queryset()
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action in {"retrieve", "create", "update", "partial_update"}:
@@ -179,6 +189,30 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
 
     def perform_destroy(self, instance: Workflow) -> None:
         workflow_delete(workflow=instance, actor=self.request.user)
+
+    @extend_schema(
+        operation_id="workflows_purge",
+        summary="Purge a deleted workflow's history for good",
+        description=(
+            "Removes a deleted (archived) workflow with its executions, step records and versions; "
+            "this cannot be undone. Administrator roles only. A workflow not deleted first is a 409 "
+            "(`not_archived`): delete it (`DELETE /api/v1/workflows/{id}/`), then purge."
+        ),
+        request=None,
+        responses={
+            200: serializers.PurgeResultSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The workflow is not deleted (archived)."),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def purge(self, request: Request, pk: str | None = None) -> Response:
+        workflow = self.get_object()
+        try:
+            count = workflow_purge(workflow=workflow, actor=request.user)
+        except PurgeRefused as exc:
+            raise Conflict(str(exc), code="not_archived") from exc
+        result = {"workflow": workflow.pk, "name": workflow.name, "executions_purged": count}
+        return Response(serializers.PurgeResultSerializer(result).data)
 
     @extend_schema(
         operation_id="workflows_versions",

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
 from config.htmx import render_page
+from workflows.access import can_view_executions
 from workflows.builder.canvas import build_lanes, build_trigger
 from workflows.builder.condition_form import operator_choices
 from workflows.builder.drafts import draft_conflict, draft_problems
@@ -104,6 +105,7 @@ def editor_context(
         "conflict": draft_conflict(editor.draft) if editor.draft is not None and editor.workflow else None,
         "focus_card": focus_card,
         "operators": operator_choices(),
+        "may_see_history": can_view_executions(editor.user),
         **panel_context(editor, placed, panel),
     }
     context["selected"] = context["panel"].path if context.get("panel_kind") == "task" else context["panel_kind"]
