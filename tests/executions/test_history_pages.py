@@ -419,3 +419,18 @@ def test_export_the_filtered_history_as_csv(make_workflow, run, administrator):
     assert [int(r[0]) for r in rows[1:]] == [good_run.pk]
     assert rows[1][1].startswith("'=")  # never evaluated by a spreadsheet
     assert bad_run.pk not in [int(r[0]) for r in rows[1:]]
+
+
+def test_a_filter_swapped_in_by_htmx_brings_the_export_link_with_it(make_workflow, run, administrator):
+    """The export link sits outside the swapped list: the fragment replaces it out of band, so it
+    exports the filters on screen, not those the page loaded with."""
+    workflow = make_workflow([{"b": {"call": "test.boom"}}], name="Broken")
+    run(workflow)
+    client = _client(administrator)
+    fragment = client.get("/executions/", {"status": "failed"}, HTTP_HX_REQUEST="true").text
+    link = fragment.split('id="export-csv"')[1].split(">")[0]
+    assert 'hx-swap-oob="true"' in link and "status=failed" in link
+    tab = client.get(f"/workflows/{workflow.pk}/history/", {"status": "failed"}, HTTP_HX_REQUEST="true").text
+    link = tab.split('id="export-csv"')[1].split(">")[0]
+    assert "hx-swap-oob" in link and f"workflow={workflow.pk}" in link and "status=failed" in link
+    assert 'hx-swap-oob="true"' not in client.get("/executions/", {"status": "failed"}).text  # full page: one link
