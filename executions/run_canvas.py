@@ -35,7 +35,7 @@ _PRECEDENCE = (
 _ICONS = {
     "queued": "◷",
     "running": "▶",
-    "waiting": "⏸",
+    "waiting": "‖",  # (U+23F8 is missing from common system fonts)
     "succeeded": "✓",
     "failed": "✕",
     "cancelled": "⊘",
