@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.pages import time_page
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BATCH = 10_000
@@ -211,23 +212,6 @@ def _seeded() -> dict[str, Any]:
     }
 
 
-def _time(client: Any, url: str, requests: int, **headers: str) -> dict[str, float]:
-    for _ in range(5):
-        assert client.get(url, **headers).status_code == 200
-    samples = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        response = client.get(url, **headers)
-        samples.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 1),
-        "max_ms": round(samples[-1], 1),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executions", type=int, default=100_000, help="executions in the history")
@@ -291,7 +275,7 @@ def main() -> int:
     }
     print(f"\n{'page':40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, (page_url, headers) in pages.items():
-        figures = _time(client, page_url, args.requests, **headers)
+        figures = time_page(client, page_url, args.requests, **headers)
         print(f"{name:40} {figures['p50_ms']:>8} {figures['p95_ms']:>8} {figures['max_ms']:>8}")
     return 0
 
