@@ -32,10 +32,13 @@ seed: migrate
 # in turn: a group-wide SIGTERM that reached qcluster's sentinel and workers would kill them at once
 # and leave the cluster's parent hanging.)
 # os.setsid() rather than setsid(1), which macOS lacks. HUP: closing the terminal stops it too.
+# Debug by default for `make run` — and for the migrate and seed it runs first, so that all of them
+# sign and encrypt with the same key (the development key under DEBUG; see config/keys.py): demo
+# tasks queued by the seed are then readable by the worker, and demo secrets by the server.
+run: export DJANGO_DEBUG := $(or $(DJANGO_DEBUG),1)
 run: seed
 	@echo "Keyflow on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)  — Ctrl-C stops the server and the worker"
-	@DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; export DJANGO_DEBUG; \
-	$(BIN)/python -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
+	@$(BIN)/python -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
 		$(BIN)/python manage.py worker & QPID=$$!; \
 	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT HUP INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
