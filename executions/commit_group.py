@@ -11,11 +11,13 @@ are run again from their last committed step. A budget of 0 commits before every
 Step records are written in bulk (``bulk_create``) just before the commit, inside the same
 transaction as the changes they describe.
 
-What steps read again and again but no other writer can change while the group's transaction
-is open — the workflow and role of the executions a worker drains, the run-as role's grants,
-which event types enabled workflows listen to — is read once per transaction (``read_once``,
-and ``workflows.dispatch.listening_read_once`` for the last). On SQLite the group holds the only
-write lock; on PostgreSQL the budget is 0, so a group is one step and reads fresh each time.
+What steps read again and again — the workflow and role of the executions a worker drains, the
+run-as role's grants, which event types enabled workflows listen to — is read once per transaction
+(``read_once``, and ``workflows.dispatch.listening_read_once`` for the last). On SQLite the group
+holds the only write lock, so nothing else can change them meanwhile. On PostgreSQL the group's row
+locks keep other writers of those rows out until it commits, but a change another process commits
+meanwhile (a role's grants, a workflow enabled) is seen from the next group on — at most the budget
+later, which is why the budget there is short (``KEYFLOW_GROUP_COMMIT_SECONDS``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from directory.actors import Actor
@@ -102,6 +102,19 @@ def _task_kind(task: dict[str, Any]) -> str:
     raise ExecutionFailed(f"task has none of {', '.join(TASK_HANDLERS)}")
 
 
+# How often a step the database rolled back to break a deadlock (or a serialization conflict) is run
+# again before it fails like any other error. Two workers locking the same rows (users, groups) in
+# opposite orders deadlock on PostgreSQL, which rolls back one statement of one of them.
+_CONFLICT_RERUNS = 5
+_CONFLICT_STATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def _lost_a_conflict(exc: OperationalError) -> bool:
+    """Did the database roll this statement back to resolve a conflict with another transaction?"""
+    cause = exc.__cause__
+    return (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) in _CONFLICT_STATES
+
+
 def task_time_budget() -> float:
     """Seconds a worker task may run: django-q2's timeout less a margin for committing and ending."""
     timeout = float(settings.Q_CLUSTER.get("timeout") or 0)
@@ -145,8 +158,8 @@ class Runner:
         # The claim rides in the group's open transaction until it commits.
         self._claim_durable = not claim_in_group
         # The group transaction in which the cancel flag was last read (the claim itself required it
-        # was not set): no other writer can set it while a SQLite transaction holds the write lock, and
-        # on PostgreSQL the group budget is 0, so each step has a transaction of its own.
+        # was not set): no other writer can set it while a SQLite transaction holds the write lock; on
+        # PostgreSQL a cancel committed meanwhile is seen by the next group, at most its budget later.
         self._read_in = self.group.generation if claim_in_group else -1
         self.definition = execution.version.definition
         self.sleep = sleep
@@ -216,8 +229,18 @@ class Runner:
         """Write the final status in the open group if there is one (one commit fewer)."""
         if self.group.broken:
             self._commit_group()  # rolled back: the status goes in on its own
-        self.group.open()
-        claims.finish(self.execution, status, error, also_queued=not self._claim_durable)
+        for rerun in range(_CONFLICT_RERUNS + 1):
+            self.group.open()
+            try:
+                with transaction.atomic():  # a lost conflict rolls back only this write
+                    claims.finish(self.execution, status, error, also_queued=not self._claim_durable)
+                return status
+            except OperationalError as exc:
+                if not _lost_a_conflict(exc) or rerun == _CONFLICT_RERUNS:
+                    raise
+                # The group's row locks (the last step's user) are what the other transaction waits
+                # for: commit them, then write the status in a fresh transaction.
+                self._commit_group()
         return status
 
     def _continue_later(self) -> None:
@@ -339,6 +362,7 @@ class Runner:
         started_at = timezone.now()
         params: Any = None
         attempt = 0
+        conflicts = 0  # times the database broke a lock conflict by rolling this step back
         cancelled = False
         retried: list[dict[str, Any]] = []  # the attempts that failed and were retried, for the history
         while True:
@@ -387,7 +411,16 @@ class Runner:
                 message, retryable = f"{where.path}.with: {exc.message}", False
             except (StepRolledBack, OutputTooLarge) as exc:
                 message, retryable = str(exc), False
-            except (ActionError, StepTimedOut, OperationalError) as exc:
+            except OperationalError as exc:
+                if not external and _lost_a_conflict(exc) and conflicts < _CONFLICT_RERUNS:
+                    # Nothing of the step is left (its savepoint rolled back); committing what the group
+                    # holds lets the other transaction through, and the step runs again in a fresh one.
+                    conflicts += 1
+                    attempt -= 1
+                    self._commit_group()
+                    continue
+                message, retryable = str(exc), True
+            except (ActionError, StepTimedOut) as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 retryable = not isinstance(exc, ActionError) or exc.retryable
             except Exception as exc:

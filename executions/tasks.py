@@ -116,11 +116,15 @@ def run_execution(
         if drain and (status is not None or woken):
             emptied = _drain(group, beat, deadline)
     finally:
-        group.commit()
-        if beat is not None:
-            beat.stop()
-        if woken and not emptied:
-            _wake_again()
+        try:
+            group.commit()
+        finally:
+            # Even when the commit fails: a heartbeat left running would keep an execution this task
+            # can no longer finish looking alive, and the sweeper would never hand it to a worker again.
+            if beat is not None:
+                beat.stop()
+            if woken and not emptied:
+                _wake_again()
     return status
 
 

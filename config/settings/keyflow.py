@@ -98,6 +98,8 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes
 # (and whose writers cannot deadlock); 0 on PostgreSQL, where a transaction holding the row locks of
 # several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
+# (A step that loses a deadlock runs again — executions/runner.py — but at 0.05 s the fan-out scale
+# test also saw a worker's final status write lose one, outside any step; see bench/README.md.)
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
 # A worker process freezes what it holds at startup out of the cyclic garbage collector's view and runs

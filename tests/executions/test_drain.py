@@ -181,3 +181,27 @@ def test_a_claim_skips_the_execution_another_worker_holds_and_takes_the_next(mak
         other.rollback()
         other.close()
     assert _statuses(ids) == ["queued", "running"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_whose_commit_fails_stops_its_heartbeat(make_workflow, administrator, monkeypatch):
+    """Otherwise the execution it ran would look alive forever and the sweeper would never re-queue it."""
+    import threading
+
+    from django.db import DatabaseError
+
+    workflow = make_workflow(TWO_STEPS)
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+    monkeypatch.setattr("executions.queue.enqueue_execution", lambda pk: None)
+    calls = {"n": 0}
+
+    def commit_fails(*args, **kwargs):
+        calls["n"] += 1
+        raise DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(connection, "commit", commit_fails)
+    with pytest.raises(DatabaseError):
+        run_execution(execution.pk, heartbeat=True)
+    monkeypatch.undo()
+    assert calls["n"] >= 1
+    assert not [t for t in threading.enumerate() if t.name == "keyflow-heartbeat"]
