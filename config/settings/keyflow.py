@@ -95,13 +95,13 @@ KEYFLOW_DISPATCH_BATCH = env_int("KEYFLOW_DISPATCH_BATCH", 500)
 # worker drains — share one transaction for up to this many seconds. A worker that dies loses at most
 # this much work, which is redone (nothing of it was committed). 0 commits before every step. Actions
 # whose effect leaves the database always run with no transaction open.
-# Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes
-# (and whose writers cannot deadlock); 0 on PostgreSQL, where a transaction holding the row locks of
-# several executions' steps could deadlock with another worker's, and concurrent commits are cheap.
-# (A step that loses a deadlock runs again — executions/runner.py — but at 0.05 s the fan-out scale
-# test also saw a worker's final status write lose one, outside any step; see bench/README.md.)
+# Default: 0.1 s on SQLite, whose single write lock makes every commit a hand-over between processes;
+# 0.05 s on PostgreSQL, where a group's row locks make other writers of the same rows wait that long
+# at most. Two groups that lock the same rows in opposite orders are stopped by PostgreSQL's deadlock
+# detector: the losing step (or final status write) is rolled back, the group commits and it runs
+# again (executions/runner.py). At 0 every step costs a commit of its own.
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.0)
+KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if _SQLITE else 0.05)
 # A worker process freezes what it holds at startup out of the cyclic garbage collector's view and runs
 # young-generation passes every this many net allocations (see executions/worker_gc.py); 0 leaves
 # Python's collector settings alone.
