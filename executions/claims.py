@@ -69,13 +69,18 @@ class _Statements:
         self.finish_or_queued = f"{finish}({mine} OR {mine})"
 
 
-_COLUMNS = ("id", "status", "cancel_requested", "queued_at", "started_at", "heartbeat_at", "run_count")
-_COLUMNS += ("error", "finished_at")
-
-
-@cache
-def _statements(skip_locked: bool) -> _Statements:
-    return _Statements(skip_locked)
+_COLUMNS = (
+    "id",
+    "status",
+    "cancel_requested",
+    "queued_at",
+    "started_at",
+    "heartbeat_at",
+    "run_count",
+    "error",
+    "finished_at",
+)
+_statements = cache(_Statements)
 
 
 def _sql() -> _Statements:

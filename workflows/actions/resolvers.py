@@ -90,9 +90,7 @@ def _lookup(
             _natural_key_sql(model, keys, pk is not None), [*([pk] if pk is not None else []), *[text] * len(keys)]
         )
         ids = [row[0] for row in cursor.fetchall()]
-    if len(ids) == 1:
-        return [rows.get(pk=ids[0])]
-    return list(rows.filter(pk__in=ids))
+    return list(rows.filter(pk=ids[0]) if len(ids) == 1 else rows.filter(pk__in=ids))
 
 
 @functools.cache
