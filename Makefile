@@ -3,7 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-BENCH_STAMP := $(VENV)/.bench-installed-stamp
+# `make bench-http` serves Keyflow from a venv of its own with only what a deployment installs: the
+# dev tools in .venv change what gets loaded (DRF imports requests, httpx its CLI's rich and pygments
+# when they are installed), and so the memory the benchmark measures. One per backend, as deployed:
+# only a PostgreSQL installation has the `postgres` extra.
+comma := ,
+BENCH_BACKEND := $(if $(findstring postgres,$(BENCH_ARGS)),postgres,sqlite)
+BENCH_EXTRAS  := bench$(if $(filter postgres,$(BENCH_BACKEND)),$(comma)postgres)
+BENCH_VENV    := .venv-bench-$(BENCH_BACKEND)
+BENCH_STAMP   := $(BENCH_VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -66,16 +74,19 @@ format: $(STAMP)
 bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# gunicorn and the async load client, which only the HTTP benchmark needs (the `bench` extra).
-$(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+# Keyflow's dependencies, gunicorn and the async load client (the `bench` extra) and nothing else.
+$(BENCH_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keyflow needs Python 3.11+")'
+	test -x $(BENCH_VENV)/bin/pip || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[$(BENCH_EXTRAS)]"
 	touch $(BENCH_STAMP)
 
 # Keyflow's run path over HTTP (gunicorn + the worker, on a scratch database) beside a bare-Django
 # floor served by the same gunicorn; bench/README.md. E.g. BENCH_ARGS="--runs 3", "--backend postgres",
 # "--peer n8n" (after bench/peers/install_n8n.sh).
 bench-http: $(BENCH_STAMP)
-	$(BIN)/python -m bench.http $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m bench.http $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-django6 var/*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench-* .venv-django6 var/*.sqlite3* .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@
 
 Each run starts from a scratch database (SQLite in a temporary folder, the embedded default; or
 PostgreSQL + the Redis broker with ``--backend postgres``), migrates it, creates an admin token
-and the workflows, then starts gunicorn (2 sync workers, ``config.wsgi``) and ``manage.py worker``
+and the workflows, then starts gunicorn (2 sync workers, ``config/gunicorn.conf.py``) and ``manage.py worker``
 and offers the same load to Keyflow's run endpoint and to the floor view served by the same
 gunicorn (``bench/floor_view.py``). Figures (README.md says what each means):
 
@@ -24,6 +24,7 @@ The floor needs no worker, so its CPU, idle CPU and memory are the web processes
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -67,6 +68,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.requests < 1 or args.concurrency < 1 or args.paced < 2 or args.rate <= 0:
         parser.error("--runs, --requests, --concurrency must be positive, --paced at least 2, --rate above 0")
+    if args.backend == "postgres" and importlib.util.find_spec("psycopg") is None:
+        parser.error("--backend postgres needs PostgreSQL's driver: pip install -e '.[bench,postgres]'")
     return args
 
 
@@ -118,7 +121,7 @@ class Keyflow:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "config.wsgi:application",
+                "--config=config/gunicorn.conf.py",
                 f"--workers={args.web_workers}",
                 f"--bind=127.0.0.1:{port}",
                 "--graceful-timeout=10",
@@ -205,12 +208,23 @@ def request_to_finished_ms(responses: list[Any]) -> list[float]:
     return [(finished - sent[pk]) * 1000 for pk, finished, _ in by_id(responses)]
 
 
-def queue_wait_ms(ids: list[int]) -> list[float]:
-    """Queued → started per execution: how long a run waited for a worker to take it."""
+def paced_parts_ms(responses: list[Any]) -> dict[str, list[float]]:
+    """Where each paced run's time went: request sent → execution queued (the web process, up to
+    the INSERT), queued → started (waiting for a worker to take it), started → finished (the
+    run), and the response's own round trip."""
     from executions.models import Execution
 
-    rows = Execution.objects.filter(pk__in=ids).values_list("queued_at", "started_at")
-    return [(started - queued).total_seconds() * 1000 for queued, started in rows if started]
+    sent = {r.json()["id"]: r for r in responses}
+    rows = Execution.objects.filter(pk__in=sent).values_list("pk", "queued_at", "started_at", "finished_at")
+    parts: dict[str, list[float]] = {"request_to_queued": [], "queue_wait": [], "run": [], "response": []}
+    for pk, queued, started, finished in rows:
+        if started is None or finished is None:
+            continue
+        parts["request_to_queued"].append((queued.timestamp() - sent[pk].sent_at) * 1000)
+        parts["queue_wait"].append((started - queued).total_seconds() * 1000)
+        parts["run"].append((finished - started).total_seconds() * 1000)
+        parts["response"].append(sent[pk].seconds * 1000)
+    return parts
 
 
 def _last_execution() -> int:
@@ -268,14 +282,15 @@ def one_run(args: argparse.Namespace, scratch: Path, run: int) -> dict[str, Any]
 
         print(f"run {run}: {args.paced} requests at {args.rate:g}/s: floor, then Keyflow")
         results.update(phases.paced("floor", kf.floor_request("fp"), args.paced, args.rate, request_to_finished_ms))
-        paced_ids: list[int] = []
+        paced: list[Any] = []
 
         def keyflow_latencies(responses: list[Any]) -> list[float]:
-            paced_ids.extend(r.json()["id"] for r in responses)
+            paced.extend(responses)
             return request_to_finished_ms(responses)
 
         results.update(phases.paced("keyflow", kf.run_request("kp"), args.paced, args.rate, keyflow_latencies))
-        results["keyflow_paced_queue_wait_p50_ms"] = measure.percentile(queue_wait_ms(paced_ids), 0.5)
+        for part, values in paced_parts_ms(paced).items():
+            results[f"keyflow_paced_{part}_p50_ms"] = measure.percentile(values, 0.5)
 
         print(f"run {run}: {args.users} users created at c={c} (2 workflows on user.created)")
         events = started_by_events(kf.fixtures, _last_execution())

@@ -3,7 +3,7 @@
 ``kill -9`` of one django-q2 worker can leave the whole cluster alive but stuck (django-q2 issues
 23, 339, 346): survivors blocked on a queue lock the dead worker held, or the sentinel blocked on
 its timer lock. Nothing runs — the sweeper neither — and SIGTERM does not stop it. So
-``manage.py worker`` starts ``qcluster`` in a session of its own and watches the workers' progress
+``manage.py worker`` forks ``qcluster`` into a session of its own and watches the workers' progress
 stamp (``executions.progress``). When nothing has progressed for ``KEYFLOW_WORKER_STALL_SECONDS``
 while work waits (queued executions, broker tasks, running executions whose heartbeat is stale),
 seen on two checks in a row, it restarts the cluster: SIGTERM to ``qcluster``, then after
@@ -23,22 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import close_old_connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from config.forking import prepare_to_fork
 from executions import progress
 from executions.choices import ExecutionStatus
 from executions.models import Execution
@@ -313,23 +314,38 @@ def _signal_name(signum: int | None) -> str:
 
 
 class ClusterProcess:
-    """``manage.py qcluster`` in a session (and process group) of its own, so that signals meant
-    for the supervisor (a terminal's Ctrl-C, a group-wide SIGTERM) do not reach the cluster's
-    processes behind its back, and one ``killpg`` takes all of them."""
+    """``qcluster`` forked from the supervisor, in a session (and process group) of its own, so
+    that signals meant for the supervisor (a terminal's Ctrl-C, a group-wide SIGTERM) do not reach
+    the cluster's processes behind its back, and one ``killpg`` takes all of them.
 
-    def __init__(self, argv: list[str]) -> None:
-        self.popen = subprocess.Popen(argv, start_new_session=True)
-        self.pid = self.popen.pid
+    Forked rather than started as a new program: the supervisor has loaded Django, the URL
+    configuration and the engine, and frozen them (``config.forking``), so the cluster and the
+    processes django-q2 forks from it share those pages instead of each loading its own.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
 
     @classmethod
     def start(cls) -> ClusterProcess:
-        return cls([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"])
+        prepare_to_fork(settings.ROOT_URLCONF, *CLUSTER_MODULES)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the cluster: never returns into the supervisor's code
+            os._exit(_run_cluster())
+        return cls(pid)
 
     def exited(self) -> int | None:
-        if self.popen.returncode is not None:
-            return self.popen.returncode
+        if self.returncode is not None:
+            return self.returncode
         if not hasattr(os, "waitid"):  # macOS
-            return self.popen.poll()
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                return None
+            self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
         # WNOWAIT leaves the leader a zombie, so its pid (the group's id) cannot be reused before
         # ``kill_group`` has run.
         info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -338,8 +354,7 @@ class ClusterProcess:
         return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
 
     def terminate(self) -> None:
-        # Not Popen.send_signal, which would reap an exited leader first.
-        if self.popen.returncode is None:
+        if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
 
@@ -348,7 +363,34 @@ class ClusterProcess:
             os.killpg(self.pid, signal.SIGKILL)
 
     def reap(self) -> int:
-        return self.popen.wait()
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+# What the cluster's processes run, imported before the fork (besides the URL configuration,
+# which the API actions use).
+CLUSTER_MODULES = ("django_q.cluster", "executions.tasks", "executions.runner", "workflows.actions")
+
+
+def _run_cluster() -> int:
+    """The forked child: django-q2's ``qcluster`` until it stops; its exit status."""
+    try:
+        os.setsid()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not the cluster's
+        call_command("qcluster")
+        # ``qcluster`` returns once its sentinel runs; as a program it would then wait for it at exit.
+        for child in multiprocessing.active_children():
+            child.join()
+        return 0
+    except BaseException:
+        logger.exception("the cluster failed")
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def read_backlog() -> Backlog:

@@ -1,0 +1,107 @@
+"""The cluster forked from the supervisor (``ClusterProcess``) and the pre-fork preparation it and
+gunicorn share (``config.forking``)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import runpy
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config import forking
+from executions import supervisor
+from executions.supervisor import CLUSTER_MODULES, ClusterProcess
+
+
+@pytest.fixture
+def unfrozen():
+    """Each test here freezes this process's objects; give them back to the collector after."""
+    yield
+    gc.unfreeze()
+
+
+def _wait_exited(child: ClusterProcess, timeout: float = 10.0) -> int | None:
+    deadline = time.monotonic() + timeout
+    while (status := child.exited()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepare_to_fork_imports_closes_connections_and_freezes(unfrozen):
+    sys.modules.pop("tests.executions.fork_probe", None)
+    connection.ensure_connection()
+    before = gc.get_freeze_count()
+
+    forking.prepare_to_fork("tests.executions.fork_probe")
+
+    assert "tests.executions.fork_probe" in sys.modules
+    assert connection.connection is None  # a child must open its own
+    assert gc.get_freeze_count() > before
+
+
+def test_the_cluster_runs_qcluster_in_a_forked_child_of_its_own_session(unfrozen, monkeypatch, tmp_path):
+    marker = tmp_path / "ran"
+
+    def fake_qcluster(name: str) -> None:
+        # Runs in the child: what it sees, written where the parent can read it.
+        marker.write_text(f"{name} {os.getppid()} {os.getsid(0)} {os.getpid()} {gc.get_freeze_count() > 0}")
+
+    monkeypatch.setattr(supervisor, "call_command", fake_qcluster)
+    child = ClusterProcess.start()
+
+    assert _wait_exited(child) == 0
+    assert child.reap() == 0
+    name, parent, session, pid, frozen = marker.read_text().split()
+    assert (name, int(parent), int(session), int(pid)) == ("qcluster", os.getpid(), child.pid, child.pid)
+    assert frozen == "True"  # what the supervisor loaded is shared, not copied by the child's collector
+    for module in (settings.ROOT_URLCONF, *CLUSTER_MODULES):
+        assert module in sys.modules
+
+
+def test_a_cluster_that_fails_exits_with_status_1(unfrozen, monkeypatch):
+    def failing(name: str) -> None:
+        raise RuntimeError("Q Cluster failed to start")
+
+    monkeypatch.setattr(supervisor, "call_command", failing)
+    child = ClusterProcess.start()
+
+    assert _wait_exited(child) == 1
+    assert child.reap() == 1
+
+
+def test_the_cluster_does_not_inherit_the_supervisors_signal_handlers(unfrozen, monkeypatch):
+    """SIGTERM ends it as it would a fresh program (django-q2 installs its own handlers)."""
+    monkeypatch.setattr(supervisor, "call_command", lambda name: time.sleep(30))
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        child = ClusterProcess.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    try:
+        time.sleep(0.2)
+        assert child.exited() is None
+        child.terminate()
+        assert _wait_exited(child) == -signal.SIGTERM
+    finally:
+        child.kill_group()
+        child.reap()
+
+
+def test_gunicorn_preloads_keyflow_and_prepares_the_fork(monkeypatch):
+    conf = runpy.run_path(str(Path(settings.BASE_DIR) / "config" / "gunicorn.conf.py"))
+    prepared = []
+    monkeypatch.setattr(forking, "prepare_to_fork", lambda *modules: prepared.append(modules))
+
+    conf["when_ready"](server=None)
+
+    assert conf["preload_app"] is True
+    assert conf["wsgi_app"] == "config.wsgi:application"
+    assert prepared == [(settings.ROOT_URLCONF,)]
