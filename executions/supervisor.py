@@ -369,9 +369,9 @@ class ClusterProcess:
         return self.returncode
 
 
-# What the cluster's processes run, imported before the fork (besides the URL configuration,
-# which the API actions use).
-CLUSTER_MODULES = ("django_q.cluster", "executions.tasks", "executions.runner", "workflows.actions")
+# What the cluster's processes run, imported before the fork (besides the URL configuration, which
+# the API actions use); httpx too, which the actions import only when they send.
+CLUSTER_MODULES = ("django_q.cluster", "executions.tasks", "executions.runner", "workflows.actions", "httpx")
 
 
 def _run_cluster() -> int:

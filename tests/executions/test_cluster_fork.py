@@ -7,6 +7,7 @@ import gc
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -105,3 +106,17 @@ def test_gunicorn_preloads_keyflow_and_prepares_the_fork(monkeypatch):
     assert conf["preload_app"] is True
     assert conf["wsgi_app"] == "config.wsgi:application"
     assert prepared == [(settings.ROOT_URLCONF,)]
+
+
+def test_the_web_processes_do_not_load_the_http_client():
+    """gunicorn's master preloads the URL configuration, which lists and validates actions; the HTTP
+    client is only for the worker's processes, which send."""
+    code = (
+        "import sys, django; django.setup(); from django.conf import settings; "
+        "from importlib import import_module; import_module(settings.ROOT_URLCONF); "
+        "from workflows.actions.registry import all_actions; all_actions(); print('httpx' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=settings.BASE_DIR)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

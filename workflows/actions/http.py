@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import httpx
 
 from directory.choices import ConnectionAuthType
 from directory.models import Connection
@@ -17,6 +15,9 @@ from workflows.actions import outbound
 from workflows.actions.base import EXTERNAL, Action, ActionContext, ActionError
 from workflows.actions.registry import register
 from workflows.actions.resolvers import reference_schema, resolve
+
+if TYPE_CHECKING:
+    import httpx
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # An HTTP header name is a token (RFC 9110, section 5.6.2).

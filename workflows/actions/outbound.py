@@ -22,15 +22,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import certifi
-import httpx
 from django.conf import settings
 
 from directory.redaction import REDACTED, redact
 from workflows.actions.base import ActionError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where a request is made, not here: the web processes validate and list actions
+# but never send, and do not need to hold the HTTP client in memory.
 
 logger = logging.getLogger("keyflow.actions.outbound")
 
@@ -129,6 +134,8 @@ def resolve_host(url: httpx.URL, *, label: str) -> str:
 def parse_url(value: str, *, what: str = "url", secret: bool = False) -> httpx.URL:
     """An absolute http(s) URL without credentials in it, or a clear error (which quotes the
     value unless it is ``secret``, as a webhook URL is)."""
+    import httpx
+
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -238,6 +245,8 @@ def request(
     Transport failures and timeouts raise a retryable ``ActionError``; statuses are left to
     ``check_status``.
     """
+    import httpx
+
     scrubber = scrubber or Scrubber()
     max_bytes = settings.KEYFLOW_HTTP_MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
     max_redirects = settings.KEYFLOW_HTTP_MAX_REDIRECTS if max_redirects is None else max_redirects
@@ -293,6 +302,8 @@ def _send_once(
     scrubber: Scrubber,
     max_bytes: int,
 ) -> Response:
+    import httpx
+
     address = resolve_host(url, label=label)
     host_header = url.netloc.decode("ascii")  # the name (and a non-default port) the server expects
     pinned = url.copy_with(host=address)

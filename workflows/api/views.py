@@ -27,7 +27,7 @@ from rest_framework.serializers import BaseSerializer
 
 from directory.api.base import KeyflowAPIView, KeyflowModelViewSet
 from directory.api.errors import Conflict, ErrorSerializer, InvalidInput
-from executions.api.serializers import RunAcceptedSerializer
+from executions.api.serializers import RunAcceptedSerializer, run_accepted_data
 from executions.choices import TriggerKind
 from executions.services import IdempotencyConflict
 from workflows.actions.registry import all_actions
@@ -325,7 +325,7 @@ class WorkflowViewSet(WorkflowPermissionsMixin, KeyflowModelViewSet):
             raise _run_refused(exc) from exc
         except IdempotencyConflict as exc:
             raise Conflict(str(exc), code="idempotency_conflict") from exc
-        return Response(RunAcceptedSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+        return Response(run_accepted_data(execution), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="workflows_export",
