@@ -5,7 +5,8 @@
 
 Each run starts from a scratch database (SQLite in a temporary folder, the embedded default; or
 PostgreSQL + the Redis broker with ``--backend postgres``), migrates it, creates an admin token
-and the workflows, then starts gunicorn (2 sync workers, ``config/gunicorn.conf.py``) and ``manage.py worker``
+and the workflows, then starts gunicorn as ``config/gunicorn.conf.py`` sets it up (on SQLite one process on threads;
+on PostgreSQL two processes) and ``manage.py worker``
 and offers the same load to Keyflow's run endpoint and to the floor view served by the same
 gunicorn (``bench/floor_view.py``). Figures (README.md says what each means):
 
@@ -62,7 +63,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=3.0, help="requests per second of the paced load")
     parser.add_argument("--users", type=int, default=1000, help="users created in the directory write load")
     parser.add_argument("--warmup", type=int, default=40, help="requests per path before anything is measured")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        help="gunicorn processes (default: config/gunicorn.conf.py's on SQLite, 2 on PostgreSQL)",
+    )
     parser.add_argument("--peer", choices=["n8n"], help="also measure a peer (installed by bench/peers/)")
     parser.add_argument("--json", type=Path, default=BASE_DIR / "var" / "bench-http-results.json")
     args = parser.parse_args(argv)
@@ -115,6 +120,7 @@ class Keyflow:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "Q_CLUSTER_NAME": f"bench-http-{os.getpid()}-{run}"}
+        web_workers = args.web_workers or (2 if args.backend == "postgres" else None)
         self.web = Process(
             "gunicorn",
             [
@@ -122,7 +128,7 @@ class Keyflow:
                 "-m",
                 "gunicorn",
                 "--config=config/gunicorn.conf.py",
-                f"--workers={args.web_workers}",
+                *([f"--workers={web_workers}"] if web_workers else []),
                 f"--bind=127.0.0.1:{port}",
                 "--graceful-timeout=10",
             ],

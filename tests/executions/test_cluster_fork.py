@@ -96,15 +96,53 @@ def test_the_cluster_does_not_inherit_the_supervisors_signal_handlers(unfrozen, 
         child.reap()
 
 
-def test_gunicorn_preloads_keyflow_and_prepares_the_fork(monkeypatch):
-    conf = runpy.run_path(str(Path(settings.BASE_DIR) / "config" / "gunicorn.conf.py"))
+def _gunicorn_conf() -> dict:
+    return runpy.run_path(str(Path(settings.BASE_DIR) / "config" / "gunicorn.conf.py"))
+
+
+@pytest.mark.parametrize("url", [None, "sqlite:////var/lib/keyflow/keyflow.sqlite3"])
+def test_gunicorn_serves_the_embedded_default_from_one_process_on_threads(monkeypatch, url):
+    """SQLite takes one writer at a time: one web process on threads, which loads Keyflow itself
+    (a preloaded master would only hold a second copy of it)."""
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    if url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", url)
     prepared = []
     monkeypatch.setattr(forking, "prepare_to_fork", lambda *modules: prepared.append(modules))
 
+    conf = _gunicorn_conf()
     conf["when_ready"](server=None)
+    conf["post_worker_init"](worker=None)
+
+    assert conf["wsgi_app"] == "config.wsgi:application"
+    assert conf["threads"] == 4
+    assert "workers" not in conf  # gunicorn's own default (1, or WEB_CONCURRENCY) stands
+    assert conf["preload_app"] is False
+    assert prepared == []
+    assert settings.ROOT_URLCONF in sys.modules
+
+
+def test_gunicorn_threads_follow_web_threads(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///keyflow.sqlite3")
+    monkeypatch.setenv("WEB_THREADS", "8")
+
+    assert _gunicorn_conf()["threads"] == 8
+
+
+def test_gunicorn_on_postgresql_preloads_keyflow_and_prepares_the_fork(monkeypatch):
+    """Processes on PostgreSQL, as many as the operator asks for, sharing one loaded Keyflow."""
+    monkeypatch.setenv("DATABASE_URL", "postgres://keyflow@db/keyflow")
+    prepared = []
+    monkeypatch.setattr(forking, "prepare_to_fork", lambda *modules: prepared.append(modules))
+
+    conf = _gunicorn_conf()
+    conf["when_ready"](server=None)
+    conf["post_worker_init"](worker=None)
 
     assert conf["preload_app"] is True
-    assert conf["wsgi_app"] == "config.wsgi:application"
+    assert "threads" not in conf and "workers" not in conf
     assert prepared == [(settings.ROOT_URLCONF,)]
 
 
