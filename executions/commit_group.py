@@ -52,6 +52,7 @@ class CommitGroup:
         # Executions claimed in the open transaction: if it does not commit, they are queued again.
         self.claimed: list[int] = []
         self._reads: dict[Hashable, Any] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def is_open(self) -> bool:
@@ -72,6 +73,7 @@ class CommitGroup:
             stack.enter_context(listening_read_once())
             self._stack, self._started = stack, time.monotonic()
             self._reads = {}
+            self._after_commit = []
             self.generation += 1
 
     def read_once(self, key: Hashable, load: Callable[[], T]) -> T:
@@ -91,6 +93,13 @@ class CommitGroup:
     def spent(self) -> bool:
         """Has the open group used its budget? (A budget of 0 commits before every step.)"""
         return self.is_open and time.monotonic() - self._started >= self.budget
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the open transaction has committed (never if it does not).
+
+        Unlike ``transaction.on_commit`` it fires when the group's own ``atomic()`` ends well, also
+        when that is a savepoint in an outer transaction (a test's)."""
+        self._after_commit.append(callback)
 
     def add(self, step: StepRun) -> None:
         """A step record to write with this transaction."""
@@ -119,6 +128,7 @@ class CommitGroup:
         self._reads = {}
         pending, self.pending = self.pending, []
         claimed, self.claimed = self.claimed, []
+        after, self._after_commit = self._after_commit, []
         committed = False
         try:
             with stack:  # leaving it commits, or rolls back a broken transaction
@@ -129,6 +139,8 @@ class CommitGroup:
         finally:
             if not committed and claimed:
                 _requeue(claimed)
+        for callback in after if committed else ():
+            callback()
         return committed
 
 

@@ -91,12 +91,10 @@ def run_execution(
     task hand-over and no commit of their own.
 
     ``woken``: the task was counted by a coalesced wake-up (``executions.wakeups``). Other
-    executions may be relying on it, so it uncounts itself first and drains even when its own
-    execution (if any) was already taken; a drain cut short by its time budget with work left
-    requests another task.
+    executions may be relying on it, so it uncounts itself in its first group transaction (or
+    alone, if that one does not commit) and drains even when its own execution (if any) was
+    already taken; a drain cut short by its time budget with work left requests another task.
     """
-    if woken:
-        wakeups.started()
     # A task whose execution another worker's drain already took returns without taking the
     # write lock (unless it was woken for the queue as a whole): that drain is still going.
     if (execution_id is None or not claims.is_queued(execution_id)) and not woken:
@@ -109,7 +107,12 @@ def run_execution(
     if beat is not None:
         beat.start()
     status, emptied = None, False
+    uncounted: list[bool] = []
     try:
+        if woken:
+            group.open()
+            wakeups.uncount()
+            group.after_commit(lambda: uncounted.append(True))
         if execution_id is not None:
             result = _run_next(group, beat, lambda: claims.take(execution_id), deadline)
             status = None if result is _NOT_OURS else result
@@ -123,6 +126,8 @@ def run_execution(
             # can no longer finish looking alive, and the sweeper would never hand it to a worker again.
             if beat is not None:
                 beat.stop()
+            if woken and not uncounted:
+                _uncount_alone()
             if woken and not emptied:
                 _wake_again()
     return status
@@ -145,6 +150,14 @@ def _run_next(
     group.claimed.append(execution.pk)
     lost = beat.follow(execution) if beat is not None else (lambda: False)
     return Runner(execution, group=group, claim_in_group=True, lost=lost, task_deadline=deadline).run()
+
+
+def _uncount_alone() -> None:
+    """The transaction that lowered the wake-up count did not commit: lower it on its own."""
+    try:
+        wakeups.started()
+    except Exception:  # a count left high is not trusted for long (KEYFLOW_WAKE_STALE_SECONDS)
+        logger.exception("could not lower the wake-up count")
 
 
 def _wake_again() -> None:

@@ -5,11 +5,14 @@ overhead: every task is a broker row written, locked, handed to a worker and del
 SQLite each of those a turn at the single write lock. Instead a counter row says how many
 tasks are queued but not started. A new execution enqueues a task only while fewer than
 ``KEYFLOW_WAKE_TASKS`` are pending (``request``, in the transaction that queues the execution);
-a task lowers the count as it starts (``started``) and then drains every queued execution.
+a task lowers the count as it starts (``uncount``, in its first group transaction, with the first
+claims) and then drains every queued execution.
 
 Why nothing is stranded: an execution whose transaction saw the count full committed before a
-pending task's ``started`` (SQLite's write transactions are serial), and that task's drain,
-which begins after it, sees it. That needs serial writers, so coalescing is on by default only
+pending task's first group transaction, which lowers the count (SQLite's write transactions are
+serial), and that task's drain, which begins with that transaction, sees it. If that transaction
+does not commit, the task lowers the count again on its own (``started``): lowered twice at worst,
+which costs a spare task, never a stranded execution. That needs serial writers, so coalescing is on by default only
 on SQLite; elsewhere every execution gets a task of its own.
 A drain that stops on its time budget with work left requests a task again. A count left
 high by tasks that never started (a lost broker row) is not trusted once it is
@@ -59,10 +62,16 @@ def request() -> bool:
     return True
 
 
+def uncount() -> None:
+    """A woken task is starting: one pending fewer, in the current transaction — the worker's first
+    group transaction, so that it costs no write transaction of its own (``executions.tasks``)."""
+    QueueWakeup.objects.filter(pk=_ROW, pending__gt=0).update(pending=F("pending") - 1, updated_at=timezone.now())
+
+
 def started() -> None:
-    """A woken task is starting: one pending fewer (committed at once, before it drains)."""
+    """``uncount`` committed at once (when the transaction meant to carry it did not commit)."""
     with transaction.atomic():
-        QueueWakeup.objects.filter(pk=_ROW, pending__gt=0).update(pending=F("pending") - 1, updated_at=timezone.now())
+        uncount()
 
 
 def pending() -> int:

@@ -153,3 +153,21 @@ def test_a_long_render_inside_a_group_commits_the_group_and_renders_with_no_tran
     # the full expression budget; step a was committed before the second try.
     assert seen[-2][0] is True and seen[-1] == (False, settings.KEYFLOW_EXPRESSION_TIMEOUT)
     assert execution.steps.get(name="b").output == {"blob": "xx"}
+
+
+def test_after_commit_callbacks_run_when_the_group_commits_and_not_when_it_rolls_back(db):
+    from executions.commit_group import CommitGroup
+
+    group, calls = CommitGroup(1.0), []
+    group.open()
+    group.after_commit(lambda: calls.append("first"))
+    assert group.commit() is True
+    assert calls == ["first"]
+
+    group.open()
+    group.after_commit(lambda: calls.append("second"))
+    transaction.set_rollback(True)  # a query outside any step's savepoint failed
+    assert group.commit() is False
+    group.open()
+    assert group.commit() is True
+    assert calls == ["first"]  # neither at the rollback nor at a later commit

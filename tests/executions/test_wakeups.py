@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from executions import queue, wakeups
+from executions import claims, queue, wakeups
 from executions.models import Execution, QueueWakeup
 from executions.tasks import run_execution
 from workflows.services import workflow_run
@@ -71,6 +72,38 @@ def test_a_woken_task_uncounts_itself_then_drains_every_queued_execution(make_wo
     assert run_execution(ids[0], heartbeat=False, drain=True, woken=True) == "succeeded"
     assert _statuses(ids) == ["succeeded"] * 5
     assert wakeups.pending() == 1
+
+
+def test_a_woken_task_lowers_the_count_in_its_first_group_transaction(make_workflow, _run, tasks, monkeypatch):
+    """No write transaction of its own for the count: it commits with the first claims."""
+    ids = _run(make_workflow(STEPS), 2)
+    alone = []
+    monkeypatch.setattr(wakeups, "started", lambda: alone.append(True))
+    groups = []
+    real_uncount = wakeups.uncount
+
+    def uncount() -> None:
+        groups.append(connection.in_atomic_block)
+        real_uncount()
+
+    monkeypatch.setattr(wakeups, "uncount", uncount)
+    run_execution(ids[0], heartbeat=False, drain=True, woken=True)
+    assert groups == [True] and alone == []
+    assert wakeups.pending() == 1
+
+
+def test_when_the_first_group_transaction_rolls_back_the_count_is_lowered_alone(
+    make_workflow, _run, tasks, monkeypatch
+):
+    ids = _run(make_workflow(STEPS), 2)
+
+    def broken(execution_id: int) -> None:
+        transaction.set_rollback(True)  # as when a query outside any step's savepoint failed
+
+    monkeypatch.setattr(claims, "take", broken)
+    monkeypatch.setattr(claims, "take_next", lambda: None)
+    assert run_execution(ids[0], heartbeat=False, drain=True, woken=True) is None
+    assert wakeups.pending() == 1  # lowered once: the rolled-back decrement was made again
 
 
 def test_a_woken_task_drains_even_when_its_own_execution_was_taken(make_workflow, _run, tasks):
