@@ -23,16 +23,40 @@ queued for long regardless.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
 from django.utils import timezone
 
 from executions.models import QueueWakeup
 
 _ROW = 1
+
+
+class _Statements:
+    """The count's SQL, written out once: every run request and every woken task writes the count."""
+
+    def __init__(self) -> None:
+        meta = QueueWakeup._meta
+        table = f'"{meta.db_table}"'
+        pk, pending, updated = (f'"{meta.get_field(name).column}"' for name in ("id", "pending", "updated_at"))
+        self.count = (
+            f"UPDATE {table} SET {pending} = CASE WHEN {updated} < %s THEN 1 ELSE {pending} + 1 END, {updated} = %s "
+            f"WHERE {pk} = %s AND ({pending} < %s OR {updated} < %s)"
+        )
+        self.uncount = f"UPDATE {table} SET {pending} = {pending} - 1, {updated} = %s WHERE {pk} = %s AND {pending} > 0"
+        self.exists = f"SELECT 1 FROM {table} WHERE {pk} = %s"
+
+
+_statements = cache(_Statements)
+
+
+def _stamp(moment: datetime) -> Any:
+    """``moment`` as the database stores a DateTimeField."""
+    return QueueWakeup._meta.get_field("updated_at").get_db_prep_value(moment, connection)
 
 
 def enabled() -> bool:
@@ -47,16 +71,16 @@ def request() -> bool:
     started must not keep every later request waiting for the stale window again.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS)
-    counted = (
-        QueueWakeup.objects.filter(pk=_ROW)
-        .filter(Q(pending__lt=settings.KEYFLOW_WAKE_TASKS) | Q(updated_at__lt=stale))
-        .update(pending=Case(When(updated_at__lt=stale, then=Value(1)), default=F("pending") + 1), updated_at=now)
-    )
-    if counted:
-        return True
-    if QueueWakeup.objects.filter(pk=_ROW).exists():
-        return False  # the count is full
+    stale = _stamp(now - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS))
+    sql = _statements()
+    # Written out: through the ORM the conditional UPDATE cost ~1 ms of a ~6 ms run request (SQLite, 2-core VM).
+    with connection.cursor() as cursor:
+        cursor.execute(sql.count, [stale, _stamp(now), _ROW, settings.KEYFLOW_WAKE_TASKS, stale])
+        if cursor.rowcount:
+            return True
+        cursor.execute(sql.exists, [_ROW])
+        if cursor.fetchone() is not None:
+            return False  # the count is full
     # The first request ever (or the row was deleted); a concurrent creator's row wins.
     QueueWakeup.objects.bulk_create([QueueWakeup(pk=_ROW, pending=1, updated_at=now)], ignore_conflicts=True)
     return True
@@ -65,7 +89,8 @@ def request() -> bool:
 def uncount() -> None:
     """A woken task is starting: one pending fewer, in the current transaction — the worker's first
     group transaction, so that it costs no write transaction of its own (``executions.tasks``)."""
-    QueueWakeup.objects.filter(pk=_ROW, pending__gt=0).update(pending=F("pending") - 1, updated_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_statements().uncount, [_stamp(timezone.now()), _ROW])
 
 
 def started() -> None:
