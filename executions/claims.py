@@ -27,17 +27,28 @@ QUEUED = ExecutionStatus.QUEUED
 RUNNING = ExecutionStatus.RUNNING
 
 
+_WITH_ROLE = ("run_as__group", "run_as__principal")
+
+
 def attach(execution: Execution, read: Callable[[Hashable, Callable[[], Any]], Any]) -> Execution:
-    """Give a claimed execution its workflow (with run-as role and principal) and pinned version,
-    through ``read`` (a worker's group reads each once per transaction: drained executions mostly
-    share them). An event run reads its event when it builds its scope."""
-    execution.workflow = read(
-        ("workflow", execution.workflow_id),
-        lambda: Workflow.objects.select_related("run_as__group", "run_as__principal").get(pk=execution.workflow_id),
-    )
+    """Give a claimed execution its pinned version and its workflow (with run-as role and
+    principal), through ``read`` (a worker's group reads each once per transaction: drained
+    executions mostly share them). A version not read yet comes with its workflow in one query.
+    An event run reads its event when it builds its scope."""
     execution.version = read(
-        ("version", execution.version_id), lambda: WorkflowVersion.objects.get(pk=execution.version_id)
+        ("version", execution.version_id),
+        lambda: WorkflowVersion.objects.select_related(*(f"workflow__{path}" for path in _WITH_ROLE)).get(
+            pk=execution.version_id
+        ),
     )
+    pinned = execution.version
+
+    def workflow() -> Workflow:
+        if pinned.workflow_id == execution.workflow_id:
+            return pinned.workflow
+        return Workflow.objects.select_related(*_WITH_ROLE).get(pk=execution.workflow_id)
+
+    execution.workflow = read(("workflow", execution.workflow_id), workflow)
     return execution
 
 

@@ -97,7 +97,7 @@ def run_execution(
     """
     # A task whose execution another worker's drain already took returns without taking the
     # write lock (unless it was woken for the queue as a whole): that drain is still going.
-    if (execution_id is None or not claims.is_queued(execution_id)) and not woken:
+    if not woken and (execution_id is None or not claims.is_queued(execution_id)):
         return None
     from executions.runner import task_time_budget
 

@@ -205,3 +205,27 @@ def test_a_task_whose_commit_fails_stops_its_heartbeat(make_workflow, administra
     monkeypatch.undo()
     assert calls["n"] >= 1
     assert not [t for t in threading.enumerate() if t.name == "keyflow-heartbeat"]
+
+
+def test_a_claimed_execution_gets_its_version_and_workflow_in_one_query(make_workflow, administrator):
+    workflow = make_workflow(TWO_STEPS)
+    execution = workflow_run(workflow=workflow, input={}, actor=administrator)
+
+    with CaptureQueriesContext(connection) as queries:
+        claims.attach(execution, lambda key, load: load())
+        role = execution.workflow.run_as
+        names = (role.group.name, role.principal.username)
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert execution.version.pk == workflow.current_version_id and execution.workflow.pk == workflow.pk
+    assert all(names)
+
+
+def test_a_woken_task_does_not_ask_whether_its_execution_is_still_queued(make_workflow, administrator, monkeypatch):
+    """It drains whether or not its own execution was taken, so the question would be a wasted read."""
+    ids = [workflow_run(workflow=make_workflow(TWO_STEPS), input={}, actor=administrator).pk for _ in range(2)]
+    asked = []
+    monkeypatch.setattr(claims, "is_queued", lambda pk: asked.append(pk) or True)
+
+    run_execution(ids[0], heartbeat=False, drain=True, woken=True)
+
+    assert asked == [] and _statuses(ids) == ["succeeded"] * 2
