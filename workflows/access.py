@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from directory.models import AdminRole
+from directory.permission_reads import holds_role
 from directory.roles import WORKFLOW_MANAGER_ROLES
 
 
@@ -23,7 +23,7 @@ def holds_manager_role(user: Any) -> bool:
         return False
     if user.is_superuser:
         return True
-    return AdminRole.objects.filter(key__in=WORKFLOW_MANAGER_ROLES, group__user=user).exists()
+    return holds_role(user.pk, WORKFLOW_MANAGER_ROLES)
 
 
 def can_manage_workflows(user: Any, perm: str = "workflows.change_workflow") -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from directory.models import AdminRole
+from directory.permission_reads import group_permissions
 from directory.roles import WORKFLOW_MANAGER_ROLES
 from directory.scopes import scoped_permissions
 from workflows.actions.registry import get_action
@@ -46,15 +47,9 @@ def role_permissions(role: AdminRole) -> set[str]:
     role scoped to groups Sales and Support may save a workflow that changes group membership,
     and the run-time check on the actual group decides each step.
     """
-    from guardian.models import GroupObjectPermission
-
-    model_level = role.group.permissions.values_list("content_type__app_label", "codename")
-    object_level = GroupObjectPermission.objects.filter(group=role.group).values_list(
-        "permission__content_type__app_label", "permission__codename"
-    )
     # Built-in roles are read-only and so never scoped: no query for them.
     scoped = scoped_permissions(role) if not role.is_builtin else set()
-    return {f"{app}.{code}" for app, code in [*model_level, *object_level]} | scoped
+    return group_permissions(role.group_id) | scoped
 
 
 def uncovered(definition: dict[str, Any], have: set[str]) -> list[tuple[str, str, str]]:

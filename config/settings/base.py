@@ -72,7 +72,8 @@ TEMPLATES = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading an admin's permissions in one statement.
+    "directory.auth_backends.ModelPermissionBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 
