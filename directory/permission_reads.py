@@ -18,21 +18,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
 
+from config.sql_names import column, table
 from directory.models import AdminRole
-
-
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _column(model: type[Model], field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
 
 
 def _through(model: type[Model], m2m: str, this: str, other: str) -> tuple[str, str, str]:
     """A many-to-many field's table and its two columns: (table, ``this`` side, ``other`` side)."""
     through = model._meta.get_field(m2m).remote_field.through
-    return _table(through), _column(through, this), _column(through, other)
+    return table(through), column(through, this), column(through, other)
 
 
 class _Statements:
@@ -41,17 +34,17 @@ class _Statements:
         from guardian.models import GroupObjectPermission
 
         user = get_user_model()
-        permission, content_type = _table(Permission), _table(ContentType)
+        permission, content_type = table(Permission), table(ContentType)
         labelled = (
-            f"SELECT ct.{_column(ContentType, 'app_label')}, p.{_column(Permission, 'codename')} "
-            f"FROM {permission} p JOIN {content_type} ct ON ct.{_column(ContentType, 'id')} = "
-            f"p.{_column(Permission, 'content_type')} WHERE p.{_column(Permission, 'id')} IN "
+            f"SELECT ct.{column(ContentType, 'app_label')}, p.{column(Permission, 'codename')} "
+            f"FROM {permission} p JOIN {content_type} ct ON ct.{column(ContentType, 'id')} = "
+            f"p.{column(Permission, 'content_type')} WHERE p.{column(Permission, 'id')} IN "
         )
         user_field = user._meta.model_name
         user_perms, user_side, user_perm = _through(user, "user_permissions", user_field, "permission")
         user_groups, member, member_group = _through(user, "groups", user_field, "group")
         group_perms, group_side, group_perm = _through(Group, "permissions", "group", "permission")
-        object_perms = _table(GroupObjectPermission)
+        object_perms = table(GroupObjectPermission)
         self.user_permissions = (
             f"{labelled}(SELECT {user_perm} FROM {user_perms} WHERE {user_side} = %s "
             f"UNION SELECT gp.{group_perm} FROM {group_perms} gp JOIN {user_groups} ug "
@@ -59,12 +52,12 @@ class _Statements:
         )
         self.role_permissions = (
             f"{labelled}(SELECT {group_perm} FROM {group_perms} WHERE {group_side} = %s "
-            f"UNION SELECT {_column(GroupObjectPermission, 'permission')} FROM {object_perms} "
-            f"WHERE {_column(GroupObjectPermission, 'group')} = %s)"
+            f"UNION SELECT {column(GroupObjectPermission, 'permission')} FROM {object_perms} "
+            f"WHERE {column(GroupObjectPermission, 'group')} = %s)"
         )
         self.holds_role = (
-            f"SELECT 1 FROM {_table(AdminRole)} r JOIN {user_groups} ug ON ug.{member_group} = "
-            f"r.{_column(AdminRole, 'group')} WHERE ug.{member} = %s AND r.{_column(AdminRole, 'key')} IN "
+            f"SELECT 1 FROM {table(AdminRole)} r JOIN {user_groups} ug ON ug.{member_group} = "
+            f"r.{column(AdminRole, 'group')} WHERE ug.{member} = %s AND r.{column(AdminRole, 'key')} IN "
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from config import sql_names
 from executions.choices import ExecutionStatus
 from executions.models import Execution
 from workflows.models import Workflow, WorkflowVersion
@@ -57,9 +58,8 @@ class _Statements:
     worker's claim holds; SQLite's write transaction already keeps other writers out)."""
 
     def __init__(self, skip_locked: bool) -> None:
-        meta = Execution._meta
-        table = f'"{meta.db_table}"'
-        col = {name: f'"{meta.get_field(name).column}"' for name in _COLUMNS}
+        table = sql_names.table(Execution)
+        col = {name: sql_names.column(Execution, name) for name in _COLUMNS}
         lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
         runnable = f"{col['status']} = %s AND NOT {col['cancel_requested']}"
         self.next_id = (
@@ -100,7 +100,7 @@ def _sql() -> _Statements:
 
 def _stamp(now: Any) -> Any:
     """``now`` as the database stores a DateTimeField (UTC text on SQLite, a timestamp on PostgreSQL)."""
-    return Execution._meta.get_field("heartbeat_at").get_db_prep_value(now, connection)
+    return sql_names.db_value(Execution, "heartbeat_at", now)
 
 
 def is_queued(execution_id: int) -> bool:

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import sql_names
 from executions.models import QueueWakeup
 
 _ROW = 1
@@ -40,9 +41,8 @@ class _Statements:
     """The count's SQL, written out once: every run request and every woken task writes the count."""
 
     def __init__(self) -> None:
-        meta = QueueWakeup._meta
-        table = f'"{meta.db_table}"'
-        pk, pending, updated = (f'"{meta.get_field(name).column}"' for name in ("id", "pending", "updated_at"))
+        table = sql_names.table(QueueWakeup)
+        pk, pending, updated = (sql_names.column(QueueWakeup, name) for name in ("id", "pending", "updated_at"))
         self.count = (
             f"UPDATE {table} SET {pending} = CASE WHEN {updated} < %s THEN 1 ELSE {pending} + 1 END, {updated} = %s "
             f"WHERE {pk} = %s AND ({pending} < %s OR {updated} < %s)"
@@ -56,7 +56,7 @@ _statements = cache(_Statements)
 
 def _stamp(moment: datetime) -> Any:
     """``moment`` as the database stores a DateTimeField."""
-    return QueueWakeup._meta.get_field("updated_at").get_db_prep_value(moment, connection)
+    return sql_names.db_value(QueueWakeup, "updated_at", moment)
 
 
 def enabled() -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import Q
 
+from config import sql_names
 from directory.models import Command, Connection, Device, DeviceGroup, NotificationChannel, Policy, User, UserGroup
 from workflows.actions.base import ActionError
 
@@ -96,7 +97,7 @@ def _lookup(
 @functools.cache
 def _natural_key_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool) -> str:
     """``SELECT id … WHERE [id = %s OR] key1 = %s OR …`` — at most two ids (two mean ambiguous)."""
-    meta = model._meta
-    columns = ([meta.pk.column] if by_pk else []) + [meta.get_field(key).column for key in keys]
-    where = " OR ".join(f'"{column}" = %s' for column in columns)
-    return f'SELECT "{meta.pk.column}" FROM "{meta.db_table}" WHERE {where} LIMIT 2'
+    pk = sql_names.column(model, model._meta.pk.name)
+    columns = ([pk] if by_pk else []) + [sql_names.column(model, key) for key in keys]
+    where = " OR ".join(f"{column} = %s" for column in columns)
+    return f"SELECT {pk} FROM {sql_names.table(model)} WHERE {where} LIMIT 2"
