@@ -31,14 +31,6 @@ else:
     preload_app = True
 
 
-def _load_urls() -> None:
-    from importlib import import_module
-
-    from django.conf import settings
-
-    import_module(settings.ROOT_URLCONF)
-
-
 def when_ready(server: object) -> None:
     """In the master, once it is ready and before the first web process is forked: with a
     preloaded application, load the views too and freeze it all, for the forks to share."""
@@ -54,4 +46,8 @@ def when_ready(server: object) -> None:
 def post_worker_init(worker: object) -> None:
     """In a web process that loaded the application itself: the views too, before its first request."""
     if not preload_app:
-        _load_urls()
+        from importlib import import_module
+
+        from django.conf import settings
+
+        import_module(settings.ROOT_URLCONF)
