@@ -115,12 +115,12 @@ def test_a_step_locks_the_user_once(make_workflow, administrator, ann):
     execution = workflow_run(workflow=workflow, input={}, actor=administrator)
     with CaptureQueriesContext(connection) as queries:
         assert run_execution(execution.pk, heartbeat=False) == "succeeded"
-    # The row is read once, locked; before it only its id is looked up by the natural key.
+    # The row is found by its natural key and read whole, locked, in one statement.
     reads = [
         q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"directory_user"' in q["sql"]
     ]
-    rows = [sql for sql in reads if '"directory_user"."email"' in sql]
-    assert len(rows) == 1 and len(reads) == 2, reads
+    assert len(reads) == 1 and '"job_title"' in reads[0], reads
+    assert reads[0].endswith("FOR UPDATE") == connection.features.has_select_for_update
     ann.refresh_from_db()
     assert ann.job_title == "Lead"
 

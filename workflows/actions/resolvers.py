@@ -81,23 +81,21 @@ def _lookup(
     model: type[models.Model], keys: tuple[str, ...], text: str | None, pk: int | None, *, lock: bool
 ) -> list[models.Model]:
     """Exact matches on the id or a natural key (the unique indexes answer it)."""
-    rows = model.objects.select_for_update() if lock else model.objects.all()
     if text is None:
+        rows = model.objects.select_for_update() if lock else model.objects.all()
         return list(rows.filter(pk=pk))
-    # The ids are found by a statement written out once per kind: through the ORM the OR of the
-    # keys cost ~0.35 ms more per step than the plain read by id that follows (SQLite, 2-core VM).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _natural_key_sql(model, keys, pk is not None), [*([pk] if pk is not None else []), *[text] * len(keys)]
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    return list(rows.filter(pk=ids[0]) if len(ids) == 1 else rows.filter(pk__in=ids))
+    # Written out once per kind and read through ``raw()`` in one statement: through the ORM the OR of
+    # the keys and the read by id cost ~1.05 ms per step, this ~0.43 ms (SQLite, 2-core VM).
+    locks = lock and connection.features.has_select_for_update
+    params = [*([pk] if pk is not None else []), *[text] * len(keys)]
+    return list(model.objects.raw(_natural_key_sql(model, keys, pk is not None, locks), params))
 
 
 @functools.cache
-def _natural_key_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool) -> str:
-    """``SELECT id … WHERE [id = %s OR] key1 = %s OR …`` — at most two ids (two mean ambiguous)."""
+def _natural_key_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bool, lock: bool) -> str:
+    """``SELECT … WHERE [id = %s OR] key1 = %s OR … LIMIT 2 [FOR UPDATE]`` — two rows mean ambiguous."""
     pk = sql_names.column(model, model._meta.pk.name)
     columns = ([pk] if by_pk else []) + [sql_names.column(model, key) for key in keys]
     where = " OR ".join(f"{column} = %s" for column in columns)
-    return f"SELECT {pk} FROM {sql_names.table(model)} WHERE {where} LIMIT 2"
+    selected = ", ".join(sql_names.column(model, field.name) for field in model._meta.concrete_fields)
+    return f"SELECT {selected} FROM {sql_names.table(model)} WHERE {where} LIMIT 2{' FOR UPDATE' if lock else ''}"
