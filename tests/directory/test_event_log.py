@@ -212,3 +212,53 @@ def test_events_nobody_listens_to_are_written_dispatched_and_announce_nothing(
     updated = DirectoryEvent.objects.get(type="user.updated")
     assert heard == [[created.pk]]
     assert created.dispatched_at is None and updated.dispatched_at is not None
+
+
+def _stored(event: DirectoryEvent) -> dict[str, object]:
+    return {f.attname: getattr(event, f.attname) for f in DirectoryEvent._meta.concrete_fields if not f.primary_key}
+
+
+def test_an_event_nobody_listens_to_is_stored_as_the_orm_stores_one(make_user, monkeypatch):
+    """Written out, not through ``bulk_create``: every field reads back as the ORM would have written it."""
+    from directory import event_log
+
+    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: False)
+    user = make_user("ann")
+    actor = Actor.for_execution(execution_id=42, workflow_name="Onboarding — ü", depth=3)
+    changes = [{"field": "attributes", "from": {"a": [1, None]}, "to": {"a": "ß", "api_token": "secret"}}]
+    with acting_as(actor), transaction.atomic():
+        [written] = record_events([PendingEvent("user.updated", "user", user, changes=changes, snapshot={"n": 1.5})])
+    stored = DirectoryEvent.objects.get(type="user.updated", resource_id=str(user.pk))
+    assert written.pk is None  # nothing reads its id back
+    assert stored.dispatched_at == stored.occurred_at == written.occurred_at
+    assert stored.changes[0]["to"] == {"a": "ß", "api_token": "***"}
+    # The same event through the ORM reads back identical, field for field.
+    written.dispatched_at = written.occurred_at
+    [through_orm] = DirectoryEvent.objects.bulk_create([DirectoryEvent(**_stored(written))])
+    assert _stored(DirectoryEvent.objects.get(pk=through_orm.pk)) == _stored(stored)
+
+
+def test_heard_and_unheard_events_keep_their_order_and_only_heard_ones_are_announced(
+    django_capture_on_commit_callbacks, make_user, monkeypatch
+):
+    from directory import event_log
+
+    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: event_type == "user.locked")
+    heard: list[list[int]] = []
+
+    def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
+        heard.append(event_ids)
+
+    user = make_user("ann")
+    types = ["user.updated", "user.locked", "user.updated", "user.updated", "user.locked"]
+    mark = last_event_id()
+    events_committed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            record_events([PendingEvent(t, "user", user) for t in types])
+    finally:
+        events_committed.disconnect(listener)
+    written = list(DirectoryEvent.objects.filter(pk__gt=mark).order_by("id"))
+    assert [e.type for e in written] == types
+    assert heard == [[e.pk for e in written if e.type == "user.locked"]]
+    assert [e.dispatched_at is None for e in written] == [False, True, False, False, True]
