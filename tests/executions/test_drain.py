@@ -229,3 +229,27 @@ def test_a_woken_task_does_not_ask_whether_its_execution_is_still_queued(make_wo
     run_execution(ids[0], heartbeat=False, drain=True, woken=True)
 
     assert asked == [] and _statuses(ids) == ["succeeded"] * 2
+
+
+def _fields(execution: Execution) -> dict[str, object]:
+    return {f.attname: getattr(execution, f.attname) for f in Execution._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("take", [lambda pk: claims.take(pk), lambda pk: claims.take_next()])
+def test_a_claimed_execution_is_read_after_its_claim_as_the_database_holds_it(make_workflow, administrator, take):
+    workflow = make_workflow(TWO_STEPS)
+    execution = workflow_run(workflow=workflow, input={"n": 1}, actor=administrator)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        claimed = take(execution.pk)
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "UPDATE", "SELECT"]
+    assert claimed.status == "running" and claimed.run_count == 1 and claimed.started_at is not None
+    assert _fields(claimed) == _fields(Execution.objects.get(pk=execution.pk))
+
+    # A resumed run keeps its first start and counts the claim again.
+    first_start = claimed.started_at
+    Execution.objects.filter(pk=execution.pk).update(status="queued")
+    with transaction.atomic():
+        again = take(execution.pk)
+    assert (again.started_at, again.run_count) == (first_start, 2)
+    assert _fields(again) == _fields(Execution.objects.get(pk=execution.pk))
