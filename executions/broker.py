@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import select
 import socket
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
+from django_q.models import OrmQ
+
+from config import sql_names
 
 logger = logging.getLogger("keyflow.worker")
 
@@ -40,12 +46,19 @@ class WakeableORM(ORM):
     def dequeue(self) -> list[tuple[int, object]] | None:
         """Take up to ``Q_BULK`` tasks (each locked by a conditional update, as django-q2's ORM broker
         does); with none, wait up to ``Q_POLL`` seconds or until woken."""
-        tasks = self.get_connection().filter(key=self.list_key, lock__lt=timezone.now())[0 : Conf.BULK]
-        if tasks:
+        self.get_connection()  # closes a stale connection outside a transaction, as django-q2's does
+        select, lock = _statements()
+        # Django-q2's two queries written out: through the ORM the look and the lock cost ~0.8-1.3 ms of the
+        # hand-over of every run to a worker, so ~0.2-0.3 ms (SQLite, 2-core VM).
+        with connections[Conf.ORM or DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(select, [self.list_key, _stamp(timezone.now()), Conf.BULK])
+            tasks = cursor.fetchall()
             taken = []
-            for task in tasks:
-                if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
-                    taken.append((task.pk, task.payload))
+            for pk, locked_until, payload in tasks:
+                cursor.execute(lock, [_stamp(self.timeout(None)), pk, locked_until])
+                if cursor.rowcount == 1:  # else another cluster was faster
+                    taken.append((pk, payload))
+        if tasks:
             return taken
         self._wait(Conf.POLL)
         return None
@@ -80,6 +93,22 @@ class WakeableORM(ORM):
             return None
         self._socket, self._socket_pid = listener, os.getpid()
         return listener
+
+
+@functools.cache
+def _statements() -> tuple[str, str]:
+    """django-q2's ORM broker's look for due tasks and its lock of one (a conditional update)."""
+    table = sql_names.table(OrmQ)
+    key, lock, payload = (sql_names.column(OrmQ, name) for name in ("key", "lock", "payload"))
+    pk = sql_names.column(OrmQ, "id")
+    return (
+        f"SELECT {pk}, {lock}, {payload} FROM {table} WHERE {key} = %s AND {lock} < %s LIMIT %s",
+        f"UPDATE {table} SET {lock} = %s WHERE {pk} = %s AND {lock} = %s",
+    )
+
+
+def _stamp(value: datetime) -> object:
+    return sql_names.db_value(OrmQ, "lock", value)
 
 
 def wake_local_clusters() -> None:

@@ -70,3 +70,34 @@ def test_a_queued_run_wakes_the_broker_after_its_commit_and_is_taken(
     assert time.monotonic() - started < 1.0
     taken = broker.dequeue()
     assert taken and OrmQ.objects.count() == 1  # locked for this cluster, deleted when acknowledged
+
+
+def test_a_due_task_is_taken_once_and_locked_for_the_retry_time(broker, settings):
+    from django.utils import timezone
+    from django_q.conf import Conf
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "poll": 0.01}
+    task = OrmQ.objects.create(key=broker.list_key, payload="signed-package", lock=timezone.now())
+    OrmQ.objects.create(key="another-cluster", payload="not ours", lock=timezone.now())
+    before = timezone.now()
+    assert broker.dequeue() == [(task.pk, "signed-package")]
+    task.refresh_from_db()
+    assert task.lock >= before + timezone.timedelta(seconds=Conf.RETRY)
+    assert broker.dequeue() is None  # locked: nothing due, it waited its poll instead
+
+
+def test_a_task_another_cluster_locked_first_is_left_to_it(broker, monkeypatch):
+    from django.utils import timezone
+
+    task = OrmQ.objects.create(key=broker.list_key, payload="p", lock=timezone.now())
+    later = timezone.now() + timezone.timedelta(seconds=60)
+    real_timeout = broker.timeout
+
+    def another_cluster_locks_it_meanwhile(task_):  # between the look and the lock
+        OrmQ.objects.filter(pk=task.pk).update(lock=later)
+        return real_timeout(task_)
+
+    monkeypatch.setattr(broker, "timeout", another_cluster_locks_it_meanwhile)
+    assert broker.dequeue() == []
+    task.refresh_from_db()
+    assert task.lock == later
