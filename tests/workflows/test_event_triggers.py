@@ -16,7 +16,7 @@ from executions.models import Execution
 from executions.tasks import run_execution
 from workflows.dispatch import dispatch_events
 from workflows.models import Workflow
-from workflows.services import workflow_create, workflow_set_enabled
+from workflows.services import workflow_create, workflow_delete, workflow_set_enabled
 
 pytestmark = pytest.mark.django_db
 
@@ -298,3 +298,24 @@ def test_catalogue_lists_trigger_types_and_event_fields():
     assert set(events) == set(EVENT_TYPES)
     assert {"groups", "devices", "department", "email"} <= set(events["user.created"]["objects"]["user"])
     assert {"owner", "groups", "hostname"} <= set(events["device.created"]["objects"]["device"])
+
+
+def test_an_event_type_is_listened_to_only_by_enabled_event_workflows(role, administrator, django_assert_num_queries):
+    from workflows.dispatch import is_listened, listening_read_once
+
+    on_created = event_workflow(role, administrator, "user.created")
+    event_workflow(role, administrator, "user.locked")
+    workflow_set_enabled(workflow=Workflow.objects.get(trigger_event="user.locked"), enabled=False, actor=administrator)
+    workflow_create(
+        name="manual",
+        definition={"dsl": "1.0", "trigger": {"type": "manual"}, "do": NOOP},
+        run_as=role,
+        actor=administrator,
+    )
+    with django_assert_num_queries(1):
+        assert is_listened("user.created")
+    assert not is_listened("user.locked") and not is_listened("user.updated")
+    workflow_delete(workflow=on_created, actor=administrator)
+    assert not is_listened("user.created")
+    with listening_read_once(), django_assert_num_queries(1):  # one read answers the whole block
+        assert [is_listened(t) for t in ("user.created", "user.locked", "user.updated")] == [False] * 3
