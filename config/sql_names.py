@@ -26,6 +26,11 @@ def column(model: type[Model], field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
 
 
+def row_columns(model: type[Model]) -> str:
+    """Every column of the model's rows, quoted, in field order: a whole row for ``Manager.raw()``."""
+    return ", ".join(column(model, f.name) for f in model._meta.concrete_fields)
+
+
 def db_value(model: type[Model], field: str, value: Any) -> Any:
     """``value`` as the database stores the model's ``field`` (a datetime: UTC text on SQLite)."""
     return model._meta.get_field(field).get_db_prep_value(value, connection)

@@ -66,8 +66,7 @@ class _Statements:
             f"SELECT {col['id']} FROM {table} WHERE {runnable} ORDER BY {col['queued_at']}, {col['id']} LIMIT 1{lock}"
         )
         self.this_id = f"SELECT {col['id']} FROM {table} WHERE {col['id']} = %s AND {runnable}{lock}"
-        row = ", ".join(sql_names.column(Execution, f.name) for f in Execution._meta.concrete_fields)
-        self.row = f"SELECT {row} FROM {table} WHERE {col['id']} = %s"
+        self.row = f"SELECT {sql_names.row_columns(Execution)} FROM {table} WHERE {col['id']} = %s"
         self.claim = (
             f"UPDATE {table} SET {col['status']} = %s, {col['started_at']} = COALESCE({col['started_at']}, %s), "
             f"{col['heartbeat_at']} = %s, {col['run_count']} = {col['run_count']} + 1 "

@@ -41,7 +41,7 @@ def _statements() -> tuple[str, str]:
     user = get_user_model()
 
     def read(model: Any, by: str) -> str:
-        columns = ", ".join(sql_names.column(model, f.name) for f in model._meta.concrete_fields)
-        return f"SELECT {columns} FROM {sql_names.table(model)} WHERE {sql_names.column(model, by)} = %s"
+        where = sql_names.column(model, by)
+        return f"SELECT {sql_names.row_columns(model)} FROM {sql_names.table(model)} WHERE {where} = %s"
 
     return read(Token, "key"), read(user, user._meta.pk.name)

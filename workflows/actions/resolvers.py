@@ -97,5 +97,5 @@ def _natural_key_sql(model: type[models.Model], keys: tuple[str, ...], by_pk: bo
     pk = sql_names.column(model, model._meta.pk.name)
     columns = ([pk] if by_pk else []) + [sql_names.column(model, key) for key in keys]
     where = " OR ".join(f"{column} = %s" for column in columns)
-    selected = ", ".join(sql_names.column(model, field.name) for field in model._meta.concrete_fields)
-    return f"SELECT {selected} FROM {sql_names.table(model)} WHERE {where} LIMIT 2{' FOR UPDATE' if lock else ''}"
+    locked = " FOR UPDATE" if lock else ""
+    return f"SELECT {sql_names.row_columns(model)} FROM {sql_names.table(model)} WHERE {where} LIMIT 2{locked}"
