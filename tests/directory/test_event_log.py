@@ -150,24 +150,33 @@ def test_a_failing_service_leaves_no_event(make_user, system):
     assert events_after(mark) == []
 
 
-def test_listeners_hear_about_committed_events_only(django_capture_on_commit_callbacks, system, monkeypatch):
+@pytest.fixture
+def announced(monkeypatch):
+    """``announced(check)``: only event types ``check`` accepts are listened to; returns the list of
+    the id lists announced on commit (``events_committed``) while the test runs."""
     from directory import event_log
 
-    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: True)
     heard: list[list[int]] = []
 
     def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
         heard.append(event_ids)
 
+    def listen(check) -> list[list[int]]:
+        monkeypatch.setattr(event_log, "_listener_check", check)
+        return heard
+
     events_committed.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            with pytest.raises(RuntimeError), transaction.atomic():
-                services.user_create(actor=system, username="gone", email="gone@example.com")
-                raise RuntimeError
-            user = services.user_create(actor=system, username="ann", email="ann@example.com")
-    finally:
-        events_committed.disconnect(listener)
+    yield listen
+    events_committed.disconnect(listener)
+
+
+def test_listeners_hear_about_committed_events_only(django_capture_on_commit_callbacks, system, announced):
+    heard = announced(lambda event_type: True)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.user_create(actor=system, username="gone", email="gone@example.com")
+            raise RuntimeError
+        user = services.user_create(actor=system, username="ann", email="ann@example.com")
 
     created = DirectoryEvent.objects.get(type="user.created", resource_id=str(user.pk))
     assert heard == [[created.pk]]
@@ -190,23 +199,12 @@ def test_one_save_changing_state_lock_and_attributes_writes_each_meaning_once(ma
 
 
 def test_events_nobody_listens_to_are_written_dispatched_and_announce_nothing(
-    django_capture_on_commit_callbacks, system, monkeypatch
+    django_capture_on_commit_callbacks, system, announced
 ):
-    from directory import event_log
-
-    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: event_type == "user.created")
-    heard: list[list[int]] = []
-
-    def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
-        heard.append(event_ids)
-
-    events_committed.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            user = services.user_create(actor=system, username="ann", email="ann@example.com")
-            services.user_update(user=user, actor=system, job_title="AE")
-    finally:
-        events_committed.disconnect(listener)
+    heard = announced(lambda event_type: event_type == "user.created")
+    with django_capture_on_commit_callbacks(execute=True):
+        user = services.user_create(actor=system, username="ann", email="ann@example.com")
+        services.user_update(user=user, actor=system, job_title="AE")
 
     created = DirectoryEvent.objects.get(type="user.created")
     updated = DirectoryEvent.objects.get(type="user.updated")
@@ -218,11 +216,9 @@ def _stored(event: DirectoryEvent) -> dict[str, object]:
     return {f.attname: getattr(event, f.attname) for f in DirectoryEvent._meta.concrete_fields if not f.primary_key}
 
 
-def test_an_event_nobody_listens_to_is_stored_as_the_orm_stores_one(make_user, monkeypatch):
+def test_an_event_nobody_listens_to_is_stored_as_the_orm_stores_one(make_user, announced):
     """Written out, not through ``bulk_create``: every field reads back as the ORM would have written it."""
-    from directory import event_log
-
-    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: False)
+    announced(lambda event_type: False)
     user = make_user("ann")
     actor = Actor.for_execution(execution_id=42, workflow_name="Onboarding — ü", depth=3)
     changes = [{"field": "attributes", "from": {"a": [1, None]}, "to": {"a": "ß", "api_token": "secret"}}]
@@ -239,25 +235,14 @@ def test_an_event_nobody_listens_to_is_stored_as_the_orm_stores_one(make_user, m
 
 
 def test_heard_and_unheard_events_keep_their_order_and_only_heard_ones_are_announced(
-    django_capture_on_commit_callbacks, make_user, monkeypatch
+    django_capture_on_commit_callbacks, make_user, announced
 ):
-    from directory import event_log
-
-    monkeypatch.setattr(event_log, "_listener_check", lambda event_type: event_type == "user.locked")
-    heard: list[list[int]] = []
-
-    def listener(sender: object, event_ids: list[int], **kwargs: object) -> None:
-        heard.append(event_ids)
-
+    heard = announced(lambda event_type: event_type == "user.locked")
     user = make_user("ann")
     types = ["user.updated", "user.locked", "user.updated", "user.updated", "user.locked"]
     mark = last_event_id()
-    events_committed.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-            record_events([PendingEvent(t, "user", user) for t in types])
-    finally:
-        events_committed.disconnect(listener)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        record_events([PendingEvent(t, "user", user) for t in types])
     written = list(DirectoryEvent.objects.filter(pk__gt=mark).order_by("id"))
     assert [e.type for e in written] == types
     assert heard == [[e.pk for e in written if e.type == "user.locked"]]
