@@ -4,7 +4,7 @@ Any gunicorn setting can still be given on the command line or in ``GUNICORN_CMD
 
 On the embedded default (SQLite) every write waits for the database's one write lock, so a
 second web process adds memory — its own copy of every page a request touches — and no
-throughput: one process serves requests on ``WEB_THREADS`` threads (default 4). It loads
+throughput: one process serves requests on ``WEB_THREADS`` threads (default 8). It loads
 Keyflow itself, as it starts; preloading in the master would only keep a second copy there.
 
 With PostgreSQL, give it processes (``--workers`` or ``WEB_CONCURRENCY``, as gunicorn reads
@@ -26,7 +26,7 @@ def embedded_database() -> bool:
 
 if embedded_database():
     preload_app = False
-    threads = int(os.environ.get("WEB_THREADS", "4"))
+    threads = int(os.environ.get("WEB_THREADS", "8"))
 else:
     preload_app = True
 

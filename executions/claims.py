@@ -110,6 +110,12 @@ def is_queued(execution_id: int) -> bool:
     return Execution.objects.filter(pk=execution_id, status=QUEUED, cancel_requested=False).exists()
 
 
+def any_queued() -> bool:
+    """Is any execution queued and not cancelled? (A read outside any transaction: a drain waiting
+    for work takes the write lock only when there is some.)"""
+    return Execution.objects.filter(status=QUEUED, cancel_requested=False).exists()
+
+
 def take(execution_id: int) -> Execution | None:
     """Claim this execution in the current transaction; None if it is not queued any more."""
     return _take(_sql().this_id, [execution_id, QUEUED])

@@ -16,7 +16,7 @@ from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from executions import wakeups
-from executions.broker import wake_local_clusters
+from executions.wake_sockets import DRAIN_TASK, OTHER_TASK, wake_drains, wake_local_clusters
 
 RUN_EXECUTION_TASK = "executions.tasks.run_execution"
 WAKEABLE_BROKER = "executions.broker.WakeableORM"
@@ -56,11 +56,17 @@ def enqueue_wakeup(execution_id: int | None) -> None:
     _wake_clusters()
 
 
-def _wake_clusters() -> None:
+def _wake_clusters(kind: bytes = DRAIN_TASK) -> None:
     """With the wakeable ORM broker, an idle cluster on this machine looks for the task at once
     (after the commit that makes the task row visible) instead of at its next poll."""
     if settings.Q_CLUSTER.get("broker_class") == WAKEABLE_BROKER:
-        transaction.on_commit(wake_local_clusters)
+        transaction.on_commit(partial(wake_local_clusters, kind))
+
+
+def wake_clusters_for_task() -> None:
+    """``_wake_clusters`` for a task that is not a drain (an event dispatch): a drain lingering for
+    executions steps aside so that a worker process takes it at once."""
+    _wake_clusters(OTHER_TASK)
 
 
 def enqueue_on_commit(execution_id: int) -> None:
@@ -89,8 +95,10 @@ def enqueue_many_on_commit(execution_ids: list[int]) -> None:
 
 def request_wakeup(execution_id: int | None) -> bool:
     """In the current transaction: count a drain task and queue it (``enqueue_wakeup``), unless
-    enough are pending already; True if one was queued."""
+    enough are pending already; True if one was queued. When enough are, one of them may be a
+    drain lingering for new executions (``executions.tasks``): it is woken after the commit."""
     if not wakeups.request():
+        transaction.on_commit(wake_drains)
         return False
     _send(partial(enqueue_wakeup, execution_id))
     return True

@@ -24,6 +24,7 @@ from executions.commit_group import CommitGroup
 from executions.models import Execution
 from executions.queue import enqueue_execution, request_wakeup
 from executions.services import executions_wake
+from executions.wake_sockets import DrainListener
 
 logger = logging.getLogger("keyflow.worker")
 
@@ -72,6 +73,10 @@ class Heartbeat(threading.Thread):
             heartbeat_at=timezone.now()
         )
 
+    def rest(self) -> None:
+        """No execution to beat for (a drain waiting for new ones)."""
+        self.current = None
+
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=self.interval + 5)
@@ -91,9 +96,13 @@ def run_execution(
     task hand-over and no commit of their own.
 
     ``woken``: the task was counted by a coalesced wake-up (``executions.wakeups``). Other
-    executions may be relying on it, so it uncounts itself in its first group transaction (or
-    alone, if that one does not commit) and drains even when its own execution (if any) was
-    already taken; a drain cut short by its time budget with work left requests another task.
+    executions may be relying on it, so it drains even when its own execution (if any) was already
+    taken. Once the queue is empty it lingers, still counted, for new executions (unless another
+    drain on this machine does): for up to ``KEYFLOW_DRAIN_LINGER_SECONDS`` without any, woken by
+    the commits that queue them (so a steady stream of runs costs no task, broker row or hand-over
+    each). Then it uncounts itself and drains once more in that same transaction (or uncounts
+    alone, if that one does not commit); a drain cut short by its time budget with work left
+    requests another task.
     """
     # A task whose execution another worker's drain already took returns without taking the
     # write lock (unless it was woken for the queue as a whole): that drain is still going.
@@ -109,15 +118,23 @@ def run_execution(
     status, emptied = None, False
     uncounted: list[bool] = []
     try:
-        if woken:
-            group.open()
-            wakeups.uncount()
-            group.after_commit(lambda: uncounted.append(True))
         if execution_id is not None:
             result = _run_next(group, beat, lambda: claims.take(execution_id), deadline)
             status = None if result is _NOT_OURS else result
         if drain and (status is not None or woken):
-            emptied = _drain(group, beat, deadline)
+            until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
+            emptied = _drain(group, beat, deadline, until)
+            if woken:
+                if emptied:
+                    emptied = _linger(group, beat, deadline, until)
+                # Uncounted, then a last look at the queue in the same transaction: what a request
+                # left to this task while it was counted is committed by now, and seen.
+                if group.broken:
+                    group.commit()  # rolls back (its claims are queued again); the uncount must commit
+                group.open()
+                wakeups.uncount()
+                group.after_commit(lambda: uncounted.append(True))
+                emptied = _drain(group, beat, deadline, until)
     finally:
         try:
             group.commit()
@@ -164,20 +181,55 @@ def _wake_again() -> None:
     """A woken drain stopped with executions possibly left: make sure a task will come for them."""
     try:
         with transaction.atomic():
-            if Execution.objects.filter(status=ExecutionStatus.QUEUED, cancel_requested=False).exists():
+            if claims.any_queued():
                 request_wakeup(None)
     except Exception:  # the sweeper re-enqueues forgotten executions; do not hide the task's own error
         logger.exception("could not request another drain task")
 
 
-def _drain(group: CommitGroup, beat: Heartbeat | None, deadline: float) -> bool:
+def _drain(group: CommitGroup, beat: Heartbeat | None, deadline: float, until: float) -> bool:
     """Run queued executions back to back in ``group``; True when none was left, False when the
-    time ran out first."""
-    until = time.monotonic() + settings.KEYFLOW_DRAIN_SECONDS
+    time (``until``) ran out first."""
     while time.monotonic() < until:
         if _run_next(group, beat, claims.take_next, deadline) is _NOT_OURS:
             return True
     return False
+
+
+def _linger(group: CommitGroup, beat: Heartbeat | None, deadline: float, until: float) -> bool:
+    """The queue is empty: if no other drain on this machine lingers (``DrainListener``), wait for
+    new executions — woken by the commits that queue them, looking every ``Q_POLL`` seconds
+    regardless — and drain each arrival, until none came for ``KEYFLOW_DRAIN_LINGER_SECONDS`` or
+    until ``until``, or until another kind of task is queued on this machine. False if a drain ran
+    out of time with work left. One lingering drain at a time, which steps aside for other tasks,
+    keeps worker processes free for them.
+
+    The group is committed first: nothing holds a transaction, or SQLite's write lock, while it waits.
+    """
+    idle = settings.KEYFLOW_DRAIN_LINGER_SECONDS
+    if idle <= 0:
+        return True
+    with DrainListener() as listener:
+        if not listener.listening:
+            return True  # another drain lingers: this worker stays free for other tasks (dispatch, schedules)
+        group.commit()
+        if beat is not None:
+            beat.rest()
+        poll = settings.Q_CLUSTER.get("poll", 0.2)
+        quiet_until = time.monotonic() + idle
+        while (left := min(quiet_until, until) - time.monotonic()) > 0:
+            listener.wait(min(poll, left))
+            if listener.other_task_queued:
+                return True  # step aside: a task (an event dispatch) needs this worker process
+            if not claims.any_queued():
+                continue
+            if not _drain(group, beat, deadline, until):
+                return False
+            group.commit()
+            if beat is not None:
+                beat.rest()
+            quiet_until = time.monotonic() + idle
+    return True
 
 
 def requeue_stale(*, now: timezone.datetime | None = None) -> list[int]:
@@ -219,6 +271,24 @@ def reenqueue_forgotten(*, now: timezone.datetime | None = None, limit: int = 50
     return ids
 
 
+def wake_stranded(*, now: timezone.datetime | None = None, limit: int = 500) -> list[int]:
+    """Under coalesced wake-ups, request a drain task when executions have been queued for longer
+    than ``KEYFLOW_WAKE_STALE_SECONDS``: the drain counted for them may have died (a killed worker
+    process), and the count is not trusted past that age, so the request restarts it. Returns their
+    ids if a task was queued; while the count is younger, the request only wakes a lingering drain.
+    With every counted drain alive, this costs at most a spare task."""
+    if not wakeups.enabled():
+        return []
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.KEYFLOW_WAKE_STALE_SECONDS)
+    with transaction.atomic():
+        stranded = list(
+            Execution.objects.filter(status=ExecutionStatus.QUEUED, cancel_requested=False, queued_at__lt=cutoff)
+            .order_by("queued_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return stranded if stranded and request_wakeup(None) else []
+
+
 def wake_due(*, now: timezone.datetime | None = None, limit: int = 500) -> list[int]:
     """Queue again the waiting executions whose time has come."""
     now = now or timezone.now()
@@ -239,6 +309,7 @@ def sweep() -> dict[str, list[int]]:
         "woken": wake_due(),
         "requeued": requeue_stale(),
         "reenqueued": reenqueue_forgotten(),
+        "stranded": wake_stranded(),
     }
 
 

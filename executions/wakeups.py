@@ -3,22 +3,23 @@
 Each worker task drains the queue (``executions.tasks``), so one task per execution is mostly
 overhead: every task is a broker row written, locked, handed to a worker and deleted — on
 SQLite each of those a turn at the single write lock. Instead a counter row says how many
-tasks are queued but not started. A new execution enqueues a task only while fewer than
-``KEYFLOW_WAKE_TASKS`` are pending (``request``, in the transaction that queues the execution);
-a task lowers the count as it starts (``uncount``, in its first group transaction, with the first
-claims) and then drains every queued execution.
+tasks are queued or draining. A new execution enqueues a task only while fewer than
+``KEYFLOW_WAKE_TASKS`` are counted (``request``, in the transaction that queues the execution);
+otherwise it wakes, after its commit, a task that may be lingering for new work. A task stays
+counted while it drains and lingers, then lowers the count (``uncount``) and looks at the queue
+once more in that same transaction.
 
-Why nothing is stranded: an execution whose transaction saw the count full committed before a
-pending task's first group transaction, which lowers the count (SQLite's write transactions are
-serial), and that task's drain, which begins with that transaction, sees it. If that transaction
-does not commit, the task lowers the count again on its own (``started``): lowered twice at worst,
-which costs a spare task, never a stranded execution. That needs serial writers, so coalescing is on by default only
-on SQLite; elsewhere every execution gets a task of its own.
+Why nothing is stranded: an execution whose transaction saw the count full committed before the
+uncount of a counted task (SQLite's write transactions are serial), and that task's last look,
+in the transaction that uncounts, sees it. If that transaction does not commit, the task lowers
+the count again on its own (``started``): lowered twice at worst, which costs a spare task, never
+a stranded execution. That needs serial writers, so coalescing is on by default only on SQLite;
+elsewhere every execution gets a task of its own.
 A drain that stops on its time budget with work left requests a task again. A count left
-high by tasks that never started (a lost broker row) is not trusted once it is
-``KEYFLOW_WAKE_STALE_SECONDS`` old: the next request restarts it at 1. Counting low instead (a
-counted task that does start late) only costs a spare task. The sweeper re-enqueues anything
-queued for long regardless.
+high by tasks that never started or died (a lost broker row, a killed worker) is not trusted
+once it is ``KEYFLOW_WAKE_STALE_SECONDS`` old: the next request restarts it at 1. Counting low
+instead (a counted task that does start late) only costs a spare task. The sweeper re-enqueues
+anything queued for long regardless.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def request() -> bool:
 
 
 def uncount() -> None:
-    """A woken task is starting: one pending fewer, in the current transaction — the worker's first
-    group transaction, so that it costs no write transaction of its own (``executions.tasks``)."""
+    """A woken task is done waiting for work: one fewer, in the current transaction — the worker's
+    group transaction that looks at the queue a last time (``executions.tasks``)."""
     with connection.cursor() as cursor:
         cursor.execute(_statements().uncount, [_stamp(timezone.now()), _ROW])
 
@@ -100,6 +101,6 @@ def started() -> None:
 
 
 def pending() -> int:
-    """Tasks queued to drain and not started (0 if none was ever requested)."""
+    """Tasks queued or draining and counted (0 if none was ever requested)."""
     row = QueueWakeup.objects.filter(pk=_ROW).values_list("pending", flat=True).first()
     return row or 0

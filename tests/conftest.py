@@ -18,6 +18,13 @@ def _fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _drains_do_not_linger(settings) -> None:
+    """A woken drain a test calls returns once the queue is empty instead of waiting for more
+    (``executions.tasks._linger``); the tests of lingering, and real clusters, keep the wait."""
+    settings.KEYFLOW_DRAIN_LINGER_SECONDS = 0
+
+
 @pytest.fixture
 def make_admin(db: None) -> Callable[..., AbstractUser]:
     """Create a staff admin account holding the role with ``role_key`` (or no role)."""

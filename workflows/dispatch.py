@@ -29,7 +29,7 @@ from directory.models import DirectoryEvent
 from executions.choices import ExecutionStatus, TriggerKind
 from executions.context import event_context
 from executions.models import Execution
-from executions.queue import enqueue_many_on_commit, shared_broker
+from executions.queue import enqueue_many_on_commit, shared_broker, wake_clusters_for_task
 from executions.services import executions_wake
 from workflows.choices import WorkflowType
 from workflows.conditions import is_true
@@ -53,6 +53,7 @@ def on_events_committed(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
             dispatch_events(chunk)
         else:
             async_task(DISPATCH_TASK, chunk, broker=shared_broker(), task_name=f"dispatch-{chunk[0]}-{len(chunk)}")
+            wake_clusters_for_task()
 
 
 # Events that wake executions waiting for them (a device command's result), whatever workflows listen.

@@ -108,8 +108,11 @@ KEYFLOW_GROUP_COMMIT_SECONDS = env_float("KEYFLOW_GROUP_COMMIT_SECONDS", 0.1 if 
 KEYFLOW_WORKER_GC_THRESHOLD = env_int("KEYFLOW_WORKER_GC_THRESHOLD", 10_000)
 # A worker's task, after its own execution, keeps taking queued ones for up to this many seconds.
 KEYFLOW_DRAIN_SECONDS = env_float("KEYFLOW_DRAIN_SECONDS", 5.0)
+# A woken drain (coalesced wake-ups, below) that emptied the queue waits this long for new executions
+# before its task ends (within KEYFLOW_DRAIN_SECONDS): a steady stream of runs then needs no task each.
+KEYFLOW_DRAIN_LINGER_SECONDS = env_float("KEYFLOW_DRAIN_LINGER_SECONDS", 1.0)
 # Coalesced wake-ups (see executions/wakeups.py): a new execution enqueues a worker task only while
-# fewer than KEYFLOW_WAKE_TASKS tasks are queued and not started; tasks drain the queue. Default on
+# fewer than KEYFLOW_WAKE_TASKS tasks are queued or draining; tasks drain the queue. Default on
 # SQLite (every broker write waits for its single write lock); elsewhere the counter row would
 # serialize the transactions that queue executions, and one task per execution costs little.
 KEYFLOW_COALESCE_WAKEUPS = env_bool("KEYFLOW_COALESCE_WAKEUPS", _SQLITE)

@@ -9,7 +9,8 @@ import time
 import pytest
 from django_q.models import OrmQ
 
-from executions.broker import WakeableORM, wake_dir, wake_local_clusters
+from executions.broker import WakeableORM
+from executions.wake_sockets import wake_dir, wake_local_clusters
 from workflows.services import workflow_run
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -117,7 +117,7 @@ def test_gunicorn_serves_the_embedded_default_from_one_process_on_threads(monkey
     conf["post_worker_init"](worker=None)
 
     assert conf["wsgi_app"] == "config.wsgi:application"
-    assert conf["threads"] == 4
+    assert conf["threads"] == 8
     assert "workers" not in conf  # gunicorn's own default (1, or WEB_CONCURRENCY) stands
     assert conf["preload_app"] is False
     assert prepared == []

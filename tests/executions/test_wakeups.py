@@ -67,43 +67,72 @@ def test_a_burst_enqueues_only_as_many_tasks_as_may_be_pending(make_workflow, _r
     assert wakeups.pending() == 2
 
 
-def test_a_woken_task_uncounts_itself_then_drains_every_queued_execution(make_workflow, _run, tasks):
+def test_a_woken_task_drains_every_queued_execution_then_uncounts_itself(make_workflow, _run, tasks):
     ids = _run(make_workflow(STEPS), 5)
     assert run_execution(ids[0], heartbeat=False, drain=True, woken=True) == "succeeded"
     assert _statuses(ids) == ["succeeded"] * 5
     assert wakeups.pending() == 1
 
 
-def test_a_woken_task_lowers_the_count_in_its_first_group_transaction(make_workflow, _run, tasks, monkeypatch):
-    """No write transaction of its own for the count: it commits with the first claims."""
+def test_a_woken_task_lowers_the_count_in_the_group_transaction_of_its_last_look(
+    make_workflow, _run, tasks, monkeypatch
+):
+    """No write transaction of its own for the count, and the queue is looked at after it."""
     ids = _run(make_workflow(STEPS), 2)
     alone = []
     monkeypatch.setattr(wakeups, "started", lambda: alone.append(True))
-    groups = []
-    real_uncount = wakeups.uncount
+    events = []
+    real_uncount, real_take_next = wakeups.uncount, claims.take_next
 
     def uncount() -> None:
-        groups.append(connection.in_atomic_block)
+        events.append(("uncount", connection.in_atomic_block))
         real_uncount()
 
+    def take_next():
+        events.append(("look", connection.in_atomic_block))
+        return real_take_next()
+
     monkeypatch.setattr(wakeups, "uncount", uncount)
+    monkeypatch.setattr(claims, "take_next", take_next)
     run_execution(ids[0], heartbeat=False, drain=True, woken=True)
-    assert groups == [True] and alone == []
+    assert events[-2:] == [("uncount", True), ("look", True)] and alone == []
     assert wakeups.pending() == 1
 
 
-def test_when_the_first_group_transaction_rolls_back_the_count_is_lowered_alone(
+def test_when_the_transaction_that_uncounts_rolls_back_the_count_is_lowered_alone(
     make_workflow, _run, tasks, monkeypatch
 ):
     ids = _run(make_workflow(STEPS), 2)
+    real_uncount = wakeups.uncount
+    uncounted = []
+
+    def uncount() -> None:
+        real_uncount()
+        uncounted.append(True)
+
+    def broken_after_uncount():
+        if uncounted:
+            transaction.set_rollback(True)  # as when a query outside any step's savepoint failed
+        return None
+
+    monkeypatch.setattr(wakeups, "uncount", uncount)
+    monkeypatch.setattr(claims, "take_next", broken_after_uncount)
+    assert run_execution(ids[0], heartbeat=False, drain=True, woken=True) == "succeeded"
+    assert wakeups.pending() == 1  # lowered once: the rolled-back decrement was made again
+
+
+def test_a_broken_group_is_rolled_back_before_the_task_uncounts(make_workflow, _run, tasks, monkeypatch):
+    ids = _run(make_workflow(STEPS), 2)
 
     def broken(execution_id: int) -> None:
-        transaction.set_rollback(True)  # as when a query outside any step's savepoint failed
+        transaction.set_rollback(True)
 
+    alone = []
+    monkeypatch.setattr(wakeups, "started", lambda: alone.append(True))
     monkeypatch.setattr(claims, "take", broken)
     monkeypatch.setattr(claims, "take_next", lambda: None)
     assert run_execution(ids[0], heartbeat=False, drain=True, woken=True) is None
-    assert wakeups.pending() == 1  # lowered once: the rolled-back decrement was made again
+    assert wakeups.pending() == 1 and alone == []  # lowered in a fresh group transaction that committed
 
 
 def test_a_woken_task_drains_even_when_its_own_execution_was_taken(make_workflow, _run, tasks):
@@ -163,3 +192,28 @@ def test_without_coalescing_every_execution_gets_a_task_of_its_own(make_workflow
     settings.KEYFLOW_COALESCE_WAKEUPS = False
     ids = _run(make_workflow(STEPS), 3)
     assert [(t["args"], t["woken"]) for t in tasks] == [((pk,), False) for pk in ids]
+
+
+def test_the_sweeper_asks_for_a_drain_when_a_dead_drain_left_the_count_full(make_workflow, _run, tasks, committed):
+    from executions.tasks import wake_stranded
+
+    (pk,) = _run(make_workflow(STEPS), 1)
+    QueueWakeup.objects.update(pending=2)  # both counted drains were killed with their worker processes
+    Execution.objects.filter(pk=pk).update(queued_at=timezone.now() - timedelta(seconds=90))
+    count = len(tasks)
+    assert wake_stranded() == []  # the count is still trusted: a live drain would take it
+    assert len(tasks) == count
+    QueueWakeup.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert committed(wake_stranded) == [pk]
+    assert tasks[-1] == {"args": (None,), "woken": True} and wakeups.pending() == 1
+    assert run_execution(None, heartbeat=False, drain=True, woken=True) is None
+    assert _statuses([pk]) == ["succeeded"]
+
+
+def test_the_sweeper_asks_for_nothing_when_nothing_waits_long(make_workflow, _run, tasks):
+    from executions.tasks import sweep
+
+    _run(make_workflow(STEPS), 1)  # queued just now: its drain task is on its way
+    count = len(tasks)
+    assert sweep()["stranded"] == []
+    assert len(tasks) == count
