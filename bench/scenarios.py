@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -168,18 +168,43 @@ def _burst(workflow: Any, users: list[str], floor_workflow: Any) -> dict[str, An
     }
 
 
+def _span(ids: list[int]) -> tuple[float, int]:
+    """Seconds from the first start to the last finish of these executions, and how many failed."""
+    spans = list(Execution.objects.filter(pk__in=ids).values_list("started_at", "finished_at", "status"))
+    seconds = (max(f for _, f, _ in spans) - min(s for s, _, _ in spans)).total_seconds()
+    return seconds, sum(1 for *_, status in spans if status != "succeeded")
+
+
+def _drain_backlog(workflow: Any, prefix: str, n: int, *, clusters: int, workers: int) -> list[int]:
+    """Queue ``n`` runs with no worker up, then let ``clusters`` clusters drain them; their ids."""
+    ids = [workflow_run(workflow=workflow, input={"user": f"{prefix}{i}"}, actor=None).pk for i in range(n)]
+    with ExitStack() as stack:
+        for _ in range(clusters):
+            stack.enter_context(cluster(workers))
+        _wait_finished(ids, 600)
+    return ids
+
+
 def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str, Any]:
     burst_users = [[f"m{b}_{i}" for i in range(n)] for b in range(bursts)]
     ds.users_import(
         rows=[{"username": u, "email": f"{u}@bench.example"} for users in burst_users for u in users]
         + [{"username": f"p{i}", "email": f"p{i}@bench.example"} for i in range(latency_runs)]
-        + [{"username": f"d{i}", "email": f"d{i}@bench.example"} for i in range(n // 2)],
+        + [
+            {"username": f"{prefix}{i}", "email": f"{prefix}{i}@bench.example"}
+            for prefix in "de"
+            for i in range(n // 2)
+        ],
         actor=ACTOR,
     )
     workflow = _manual_workflow()
     floor_workflow = _floor_workflow()
     # Drain: a backlog queued while no worker runs, then the cluster starts — the workers' own rate,
     # with no enqueuer taking turns at the write lock; bracketed by floor readings like a burst.
+    # The same backlog again for two clusters side by side (each with ``workers`` workers): nothing
+    # should serialize them, so together they drain at least as fast as one.
+    two_ids = _drain_backlog(workflow, "e", n // 2, clusters=2, workers=workers)
+    two_s, two_failed = _span(two_ids)
     drain_ids = [workflow_run(workflow=workflow, input={"user": f"d{i}"}, actor=None).pk for i in range(n // 2)]
     drain_floor_before = floor(floor_workflow)
     with cluster(workers):
@@ -187,9 +212,7 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         # (Read with the cluster up and idle, as after a burst; the reading before had none running.)
         drain_floor_after = floor(floor_workflow)
         drain_floor = (drain_floor_before + drain_floor_after) / 2
-        spans = list(Execution.objects.filter(pk__in=drain_ids).values_list("started_at", "finished_at", "status"))
-        drain_s = (max(f for _, f, _ in spans) - min(s for s, _, _ in spans)).total_seconds()
-        drain_failed = sum(1 for *_, status in spans if status != "succeeded")
+        drain_s, drain_failed = _span(drain_ids)
 
         warm = workflow_run(workflow=workflow, input={"user": "p0"}, actor=None)
         _wait_finished([warm.pk], 60)
@@ -226,6 +249,9 @@ def manual(n: int, latency_runs: int, workers: int, bursts: int = 3) -> dict[str
         "manual_drain_share_of_floor": len(drain_ids) / drain_s / drain_floor,
         "manual_drain_floor_spread": abs(drain_floor_before - drain_floor_after) / drain_floor,
         "manual_drain_failed": drain_failed,
+        "manual_drain_two_clusters_executions_per_s": len(two_ids) / two_s,
+        "manual_drain_two_clusters_vs_one": (len(two_ids) / two_s) / (len(drain_ids) / drain_s),
+        "manual_drain_two_clusters_failed": two_failed,
         "manual_burst_p50_ms": _pct(latencies, 0.5),
         "manual_burst_p95_ms": _pct(latencies, 0.95),
         "manual_paced_p50_ms": _pct(paced, 0.5),
@@ -314,7 +340,11 @@ def print_table(results: dict[str, Any]) -> None:
         if key in {"database", "broker", "workers"}:
             continue
         text = f"{value:,.1f}" if isinstance(value, float) else str(value)
-        if "share_of_floor" in key or key in {"floor_before_after_spread_max", "manual_drain_floor_spread"}:
+        if "share_of_floor" in key or key in {
+            "floor_before_after_spread_max",
+            "manual_drain_floor_spread",
+            "manual_drain_two_clusters_vs_one",
+        }:
             text = f"{value:.0%}"
         print(f"{key:<40} {text:>30}")
 
