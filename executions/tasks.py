@@ -212,12 +212,12 @@ def _linger(group: CommitGroup, beat: Heartbeat | None, deadline: float, until: 
     with DrainListener() as listener:
         if not listener.listening:
             return True  # another drain lingers: this worker stays free for other tasks (dispatch, schedules)
-        group.commit()
-        if beat is not None:
-            beat.rest()
         poll = settings.Q_CLUSTER.get("poll", 0.2)
         quiet_until = time.monotonic() + idle
         while (left := min(quiet_until, until) - time.monotonic()) > 0:
+            group.commit()  # the last drain's group, if open; nothing is held while waiting
+            if beat is not None:
+                beat.rest()
             listener.wait(min(poll, left))
             if listener.other_task_queued:
                 return True  # step aside: a task (an event dispatch) needs this worker process
@@ -225,9 +225,6 @@ def _linger(group: CommitGroup, beat: Heartbeat | None, deadline: float, until: 
                 continue
             if not _drain(group, beat, deadline, until):
                 return False
-            group.commit()
-            if beat is not None:
-                beat.rest()
             quiet_until = time.monotonic() + idle
     return True
 
